@@ -1,0 +1,2 @@
+//! Shared generators for cordon's benchmarks (see `benches/`).
+#![forbid(unsafe_code)]

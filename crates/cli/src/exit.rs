@@ -1,0 +1,57 @@
+//! Exit codes, in one place, following the docker/podman convention so scripts that
+//! already wrap container runtimes read cordon's codes the same way (`docs/exit-codes.md`).
+
+use std::process::ExitCode;
+
+/// Everything went as asked.
+pub const SUCCESS: u8 = 0;
+/// The input was understood and is wrong: an invalid policy, an unknown sandbox.
+pub const INVALID: u8 = 1;
+/// cordon itself failed: bad flags, a kernel feature missing, a layer that could not be applied.
+pub const CORDON_FAILED: u8 = 125;
+/// The command exists inside the sandbox but cannot be executed.
+pub const NOT_EXECUTABLE: u8 = 126;
+/// The command does not exist inside the sandbox.
+pub const NOT_FOUND: u8 = 127;
+
+/// An error that already knows which exit code it maps to; anything else is `CORDON_FAILED`.
+#[derive(Debug)]
+pub struct Exit {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Exit {
+    pub fn new(code: u8, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+/// Turns a command's result into the process exit code, printing the error chain once.
+pub fn report(result: anyhow::Result<u8>) -> ExitCode {
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            let code = err
+                .downcast_ref::<Exit>()
+                .map_or(CORDON_FAILED, |exit| exit.code);
+            let mut message = format!("cordon: {err}");
+            for cause in err.chain().skip(1) {
+                message.push_str(&format!(": {cause}"));
+            }
+            eprintln!("{message}");
+            ExitCode::from(code)
+        }
+    }
+}

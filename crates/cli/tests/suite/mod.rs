@@ -1,0 +1,1 @@
+//! Topics; each helper module drives the real binary with real clients.
