@@ -1,1 +1,53 @@
-//! placeholder
+//! cordon-egress: the only way out of a sandbox. An HTTP proxy served by the
+//! supervisor (outside the sandbox) on a listener bound inside the sandbox's network
+//! namespace; every CONNECT tunnel and every forwarded request is decided by the one
+//! policy engine (cordon-policy) and recorded in the audit log (cordon-audit).
+//!
+//! What a decision checks, in order: the caller's binary is the one first seen at its
+//! path (trust on first use); the policy allows host, port and binary; every address
+//! the host resolves to is acceptable (SSRF rules); then the proxy dials exactly a
+//! validated address. This crate never reads environment variables, files or globals
+//! on its own: the supervisor builds an [`EgressConfig`] and keeps the [`EgressProxy`].
+//!
+//! # Layout
+//! - `server`: config, the accept loop, the connection limit, the [`EgressProxy`] handle.
+//! - `connect` / `forward`: CONNECT tunnels; absolute-form HTTP/1.1 forwarding.
+//! - `decide`: policy → resolve → SSRF for one destination.
+//! - `caller`, `peer`, `tofu`: who is calling (socket → process → binary → digest).
+//! - `resolve`, `hosts`, `ssrf`, `dial`: names, pinned names, address rules, connecting.
+//! - `relay`: moving tunnel bytes (splice or copy); `body`: counting forwarded bodies.
+//! - `generation`, `watch`: reloadable policy generations and the policy file watcher.
+//! - `respond`: the proxy's own responses (403 JSON and errors).
+//! - `limits`: every bound, with its behaviour at the limit.
+#![forbid(unsafe_code)]
+
+mod body;
+mod caller;
+mod connect;
+mod decide;
+mod dial;
+mod error;
+mod forward;
+mod generation;
+mod hosts;
+pub mod l7;
+pub mod limits;
+mod peer;
+mod relay;
+mod resolve;
+mod respond;
+mod server;
+pub mod ssrf;
+pub mod tls;
+mod tofu;
+mod watch;
+
+pub use error::{EgressError, ReloadError};
+pub use generation::{Generation, PolicyHandle};
+pub use hosts::StaticHosts;
+pub use limits::Limits;
+pub use peer::PeerScope;
+pub use relay::RelayMode;
+pub use resolve::DnsMode;
+pub use server::{EgressConfig, EgressProxy, EgressStats};
+pub use watch::{PolicyWatcher, RELOAD_DEBOUNCE, reload_file};

@@ -1,1 +1,23 @@
-//! placeholder
+//! cordon-supervisor: the composition root. It turns a policy and the user's request into
+//! the plain-data specs of each layer, starts them in the right order and reports how they
+//! were applied. It decides nothing about traffic itself (that is the policy engine's) and
+//! touches the kernel only through cordon-sandbox.
+//!
+//! # Layout
+//! - `run`: `cordon run` end to end (spec, sandbox, wait, cleanup);
+//! - `spec`: Policy -> `SandboxSpec`;
+//! - `env`: the environment allow-list;
+//! - `workdir`: the fresh per-run working directory;
+//! - `error`: `SupervisorError`.
+#![forbid(unsafe_code)]
+
+mod env;
+mod error;
+mod run;
+mod spec;
+mod workdir;
+
+pub use env::{EnvArg, filter_env};
+pub use error::{FailureKind, SupervisorError};
+pub use run::{RunOptions, run};
+pub use spec::{RunRequest, sandbox_spec};

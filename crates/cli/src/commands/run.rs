@@ -1,14 +1,89 @@
-//! `cordon run` (owned by the sandbox work; placeholder until it lands).
+//! `cordon run`: run a command inside a fresh sandbox and exit with its exit code.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
 
 use clap::Args;
+use cordon_supervisor::{EnvArg, FailureKind, RunOptions, SupervisorError};
 
+use crate::exit;
+
+/// `cordon run [--policy FILE] [--workdir DIR] [--name NAME] [--env K=V]... [-i] [-t] [-v] -- CMD [ARGS...]`
 #[derive(Debug, Args)]
 pub struct RunArgs {
+    /// Policy file (OpenShell v1 YAML); the built-in default policy when absent.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Host directory to bind at /sandbox; default: a fresh directory removed at exit.
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+    /// Sandbox name (also its hostname); default: cordon-<random>.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Set NAME=VALUE, or pass the host's NAME, into the sandbox (repeatable).
+    #[arg(long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// Keep stdin attached (without it the command reads /dev/null).
+    #[arg(short = 'i', long = "interactive")]
+    pub interactive: bool,
+    /// Allocate a pseudo-terminal for the command.
+    #[arg(short = 't', long = "tty")]
+    pub tty: bool,
+    /// Print which layers were applied and how.
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
     /// The command and its arguments.
-    #[arg(last = true, required = true)]
-    pub command: Vec<std::ffi::OsString>,
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
 }
 
-pub fn execute(_args: RunArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("not implemented yet")
+pub fn execute(args: RunArgs) -> anyhow::Result<u8> {
+    let policy = match &args.policy {
+        None => cordon_policy::default_policy(),
+        Some(path) => match cordon_policy::load_file(path) {
+            Ok(loaded) => {
+                for warning in &loaded.warnings {
+                    eprintln!("cordon: warning: {warning}");
+                }
+                loaded.policy
+            }
+            // The policy is input to `run`, and a run that cannot start is cordon's failure.
+            Err(err) => {
+                return Err(exit::Exit::new(
+                    exit::CORDON_FAILED,
+                    format!("policy {} rejected:\n{err}", path.display()),
+                )
+                .into());
+            }
+        },
+    };
+    let env = args
+        .env
+        .iter()
+        .map(|arg| EnvArg::parse(arg))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| exit::Exit::new(exit::CORDON_FAILED, e.to_string()))?;
+    let options = RunOptions {
+        policy,
+        workdir: args.workdir,
+        name: args.name,
+        env,
+        interactive: args.interactive,
+        tty: args.tty,
+        verbose: args.verbose,
+        command: args.command,
+    };
+    match cordon_supervisor::run(options) {
+        Ok(code) => Ok(code),
+        Err(err) => Err(exit::Exit::new(code_for(&err), err.to_string()).into()),
+    }
+}
+
+/// docker/podman: 127 not found, 126 not executable, 125 everything that is cordon's.
+fn code_for(err: &SupervisorError) -> u8 {
+    match err.kind() {
+        FailureKind::CommandNotFound => exit::NOT_FOUND,
+        FailureKind::CommandNotExecutable => exit::NOT_EXECUTABLE,
+        FailureKind::Cordon => exit::CORDON_FAILED,
+    }
 }

@@ -1,1 +1,2 @@
 //! Topics; each helper module drives the real binary with real clients.
+mod policy_cli;

@@ -1,0 +1,277 @@
+//! `cordon policy validate|show|explain` driven through the real binary.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command as StdCommand;
+
+use assert_cmd::Command;
+
+fn cordon() -> Command {
+    Command::cargo_bin("cordon").unwrap()
+}
+
+fn shared(name: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = root.join("../shared/fixtures/policies");
+    assert!(dir.is_dir(), "shared fixtures missing at {}", dir.display());
+    dir.join(name)
+}
+
+fn own(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/policies")
+        .join(name)
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn validate_accepts_every_valid_fixture() {
+    let out = cordon()
+        .args(["policy", "validate"])
+        .arg(shared("valid-agent-default.yaml"))
+        .arg(shared("valid-l7-rules.yaml"))
+        .arg(own("valid-every-field.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out).matches(": valid").count(), 3);
+    // Warnings go to stderr without failing.
+    assert!(stderr(&out).contains("warning: "), "{}", stderr(&out));
+    assert!(stderr(&out).contains("`tls: terminate` is deprecated"));
+}
+
+#[test]
+fn validate_rejects_and_prints_one_line_per_problem() {
+    let out = cordon()
+        .args(["policy", "validate"])
+        .arg(shared("valid-minimal.yaml"))
+        .arg(own("invalid-many-problems.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(errors.len(), 9, "{err}");
+    assert!(errors.iter().all(|l| l.contains("invalid-many-problems.yaml:") && l.contains("(fix: ")));
+    assert!(err.contains("`process.run_as_user`: uid 0 is root"), "{err}");
+}
+
+#[test]
+fn validate_names_file_line_column_and_field() {
+    let out = cordon()
+        .args(["policy", "validate"])
+        .arg(shared("invalid-unknown-field.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("invalid-unknown-field.yaml:5:5: `network_policies.typo.endpoint`: unknown field `endpoint` (fix: did you mean `endpoints`?)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn validate_of_an_unreadable_file_is_exit_1_with_one_line() {
+    let out = cordon()
+        .args(["policy", "validate", "/nonexistent/policy.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("/nonexistent/policy.yaml: cannot read policy file"));
+}
+
+#[test]
+fn validate_without_files_is_a_usage_error() {
+    let out = cordon().args(["policy", "validate"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(125));
+}
+
+#[test]
+fn show_default_yaml_round_trips_through_validate() {
+    let out = cordon().args(["policy", "show", "--default"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let yaml = stdout(&out);
+    assert!(yaml.starts_with("version: 1\n"));
+    assert!(yaml.contains("network_policies: {}"), "{yaml}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("default.yaml");
+    std::fs::write(&file, &yaml).unwrap();
+    cordon().args(["policy", "validate"]).arg(&file).assert().code(0);
+}
+
+#[test]
+fn show_file_as_json_is_normalised() {
+    let out = cordon()
+        .args(["policy", "show", "--json"])
+        .arg(shared("valid-ports-and-wildcards.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let endpoints = &json["network_policies"]["registry"]["endpoints"];
+    assert_eq!(endpoints[1]["host"], "**.cdn.example.org");
+    assert_eq!(endpoints[1]["ports"], serde_json::json!([80, 443]));
+    assert_eq!(endpoints[0]["ports"], serde_json::json!([443]));
+    // Defaults filled in: name from the key, settings, filesystem.
+    assert_eq!(json["network_policies"]["registry"]["name"], "registry");
+    assert_eq!(json["network_settings"]["transparent"], true);
+    assert_eq!(json["filesystem_policy"]["include_workdir"], true);
+}
+
+#[test]
+fn show_errors_exit_1_for_invalid_and_125_for_unreadable() {
+    let out = cordon()
+        .args(["policy", "show"])
+        .arg(shared("invalid-version.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("`version`: unsupported policy version 2"));
+    let out = cordon()
+        .args(["policy", "show", "/nonexistent/p.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    // FILE and --default exclude each other.
+    let out = cordon()
+        .args(["policy", "show", "--default"])
+        .arg(shared("valid-minimal.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+}
+
+#[test]
+fn explain_allowed_request_names_entry_and_rule() {
+    let out = cordon()
+        .args(["policy", "explain"])
+        .arg(shared("valid-l7-rules.yaml"))
+        .args(["--host", "API.code.example.org", "--port", "443", "--binary", "/usr/bin/git"])
+        .args(["--method", "GET", "--path", "/org/x.git/info/refs", "--query", "service=git-upload-pack"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("decision: allow\n"), "{text}");
+    assert!(text.contains("network_policies.code_api.endpoints[0]"), "{text}");
+    assert!(text.contains("rule:     network_policies.code_api.endpoints[0].rules[1]"), "{text}");
+}
+
+#[test]
+fn explain_denied_request_names_the_deny_rule() {
+    let out = cordon()
+        .args(["policy", "explain"])
+        .arg(shared("valid-l7-rules.yaml"))
+        .args(["--host", "api.code.example.org", "--port", "443", "--binary", "/usr/bin/git"])
+        .args(["--method", "GET", "--path", "/repos/me/secret-repo/blob"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(text.starts_with("decision: deny\n"), "{text}");
+    assert!(text.contains(".deny_rules[0]"), "{text}");
+}
+
+#[test]
+fn explain_denied_connection_suggests_an_entry_that_validates() {
+    let out = cordon()
+        .args(["policy", "explain", "--default", "--host", "pypi.org", "--port", "443"])
+        .args(["--binary", "/usr/bin/python3.11", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["decision"], "deny");
+    assert_eq!(json["connect"]["reason"], "no network_policies endpoint matches this host");
+    let suggestion = json["suggestion"].as_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("suggested.yaml");
+    std::fs::write(&file, format!("version: 1\n{suggestion}")).unwrap();
+    let out = cordon()
+        .args(["policy", "explain"])
+        .arg(&file)
+        .args(["--host", "pypi.org", "--port", "443", "--binary", "/usr/bin/python3.11", "--json"])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["decision"], "allow", "{suggestion}");
+}
+
+#[test]
+fn explain_audit_endpoint_reports_audit_deny() {
+    let out = cordon()
+        .args(["policy", "explain"])
+        .arg(shared("valid-l7-rules.yaml"))
+        .args(["--host", "hooks.chat.example.com", "--port", "443", "--binary", "/usr/bin/curl"])
+        .args(["--method", "DELETE", "--path", "/bot1/x", "--json"])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["decision"], "audit-deny");
+    assert_eq!(json["request"]["verdict"], "audit-deny");
+    assert_eq!(json["connect"]["endpoint"]["enforcement"], "audit");
+}
+
+#[test]
+fn explain_method_needs_path() {
+    let out = cordon()
+        .args(["policy", "explain", "--default", "--host", "a.example.com", "--port", "443"])
+        .args(["--method", "GET"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+}
+
+/// Effective uid from /proc (no unsafe, no libc).
+fn euid() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    line.split_whitespace().nth(2).unwrap().parse().unwrap()
+}
+
+/// Runs `cordon ARGS` as uid/gid 65534 (via setpriv when we are root).
+fn cordon_unprivileged(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    let bin = assert_cmd::cargo::cargo_bin("cordon");
+    if euid() == 0 {
+        StdCommand::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin)
+            .args(args)
+            .output()
+            .expect("setpriv is required for the rootless policy tests (util-linux)")
+    } else {
+        StdCommand::new(&bin).args(args).output().unwrap()
+    }
+}
+
+#[test]
+fn rootless_validate_reads_a_world_readable_policy_and_not_a_private_one() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let public = dir.path().join("public.yaml");
+    std::fs::copy(shared("valid-l7-rules.yaml"), &public).unwrap();
+    std::fs::set_permissions(&public, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = cordon_unprivileged(&["policy".as_ref(), "validate".as_ref(), public.as_os_str()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    if euid() == 0 {
+        // Blocked twin: a root-only file is unreadable for uid 65534 -> one clear line.
+        let private = dir.path().join("private.yaml");
+        std::fs::copy(shared("valid-minimal.yaml"), &private).unwrap();
+        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let out = cordon_unprivileged(&["policy".as_ref(), "validate".as_ref(), private.as_os_str()]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains("Permission denied"), "{}", stderr(&out));
+    }
+}

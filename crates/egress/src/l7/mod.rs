@@ -1,0 +1,4 @@
+//! Request-level (L7) inspection for `protocol: rest` and `protocol: websocket`
+//! endpoints.
+//!
+//! # Layout

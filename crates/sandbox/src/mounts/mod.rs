@@ -1,0 +1,10 @@
+//! The sandbox's filesystem view: a new root on a tmpfs holding only what the policy lists,
+//! plus the sandbox's own `/tmp`, `/proc`, `/dev` and `/sandbox`.
+//!
+//! - `plan`: decides the mounts from host paths (pure, unit-tested);
+//! - `apply`: performs a plan through the `MountOps` trait (sequencing, unit-tested with a fake);
+//! - `linux`: the real `MountOps`.
+
+pub(crate) mod apply;
+pub(crate) mod linux;
+pub(crate) mod plan;

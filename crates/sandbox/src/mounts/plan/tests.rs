@@ -1,0 +1,114 @@
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+fn steps_at(plan: &MountPlan) -> Vec<String> {
+    plan.steps.iter().map(|s| s.at.display().to_string()).collect()
+}
+
+fn find<'a>(plan: &'a MountPlan, at: &str) -> Option<&'a Step> {
+    plan.steps.iter().find(|s| s.at == Path::new(at))
+}
+
+#[test]
+fn parents_come_before_children_and_own_mounts_are_always_there() {
+    let input = PlanInput {
+        read_only: vec!["/usr".into(), "/etc".into()],
+        read_write: vec!["/usr/local".into()],
+        ..PlanInput::default()
+    };
+    let plan = plan(&input, LandlockMode::BestEffort).unwrap();
+    let at = steps_at(&plan);
+    let pos = |p: &str| at.iter().position(|a| a == p).unwrap();
+    assert!(pos("/usr") < pos("/usr/local"));
+    assert!(pos("/dev") < pos("/dev/null"));
+    assert!(pos("/dev") < pos("/dev/pts"));
+    for own in ["/tmp", "/proc", "/dev", "/dev/shm", "/dev/ptmx"] {
+        assert!(at.contains(&own.to_string()), "{own} missing: {at:?}");
+    }
+    // /usr/local sits inside the bind of /usr: its mount point must exist, never be created.
+    assert!(!find(&plan, "/usr/local").unwrap().create);
+    assert!(find(&plan, "/usr").unwrap().create);
+    assert!(matches!(
+        find(&plan, "/usr/local").unwrap().action,
+        Action::Bind { read_only: false, .. }
+    ));
+}
+
+#[test]
+fn host_symlinks_are_recreated_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink("real", &link).unwrap();
+    let input = PlanInput {
+        read_only: vec![link.clone(), link.join("below")],
+        ..PlanInput::default()
+    };
+    let plan = plan(&input, LandlockMode::BestEffort).unwrap();
+    let step = find(&plan, link.to_str().unwrap()).unwrap();
+    assert_eq!(step.action, Action::Symlink(PathBuf::from("real")));
+    // Nothing is ever placed below a symlink (it could point anywhere while building).
+    assert!(find(&plan, link.join("below").to_str().unwrap()).is_none());
+}
+
+#[test]
+fn sandbox_owned_paths_in_the_policy_are_not_bound_from_the_host() {
+    let input = PlanInput {
+        read_only: vec!["/proc".into(), "/dev/urandom".into()],
+        read_write: vec!["/tmp".into(), "/dev/null".into()],
+        ..PlanInput::default()
+    };
+    let plan = plan(&input, LandlockMode::BestEffort).unwrap();
+    assert_eq!(find(&plan, "/proc").unwrap().action, Action::Proc);
+    assert_eq!(
+        find(&plan, "/tmp").unwrap().action,
+        Action::Tmpfs(TmpfsKind::Scratch)
+    );
+    // /dev/null is the sandbox's device bind, not a second policy bind.
+    assert_eq!(
+        plan.steps.iter().filter(|s| s.at == Path::new("/dev/null")).count(),
+        1
+    );
+    assert!(!plan.sources.contains(&PathBuf::from("/proc")));
+}
+
+#[test]
+fn missing_paths_warn_in_best_effort_and_fail_in_hard_requirement() {
+    let input = PlanInput {
+        read_only: vec!["/definitely/not/here".into()],
+        ..PlanInput::default()
+    };
+    let plan = plan(&input, LandlockMode::BestEffort).unwrap();
+    assert!(plan.warnings.iter().any(|w| w.contains("/definitely/not/here")));
+    assert!(!plan.landlock_read.contains(&PathBuf::from("/definitely/not/here")));
+    let err = super::plan(&input, LandlockMode::HardRequirement).unwrap_err();
+    assert!(err.to_string().contains("/definitely/not/here"), "{err}");
+}
+
+#[test]
+fn workdir_is_bound_read_write_at_sandbox_and_given_to_landlock() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = PlanInput {
+        workdir: Some(dir.path().to_path_buf()),
+        ..PlanInput::default()
+    };
+    let plan = plan(&input, LandlockMode::BestEffort).unwrap();
+    let step = find(&plan, "/sandbox").unwrap();
+    assert!(matches!(step.action, Action::Bind { read_only: false, dir: true, .. }));
+    assert!(plan.landlock_write.contains(&PathBuf::from("/sandbox")));
+    assert!(plan.landlock_write.contains(&PathBuf::from("/tmp")));
+}
+
+#[test]
+fn root_in_the_policy_expands_to_its_entries() {
+    let input = PlanInput {
+        read_only: vec!["/".into()],
+        ..PlanInput::default()
+    };
+    let plan = plan(&input, LandlockMode::BestEffort).unwrap();
+    assert!(find(&plan, "/").is_none());
+    assert!(find(&plan, "/usr").is_some() || find(&plan, "/etc").is_some());
+    assert_eq!(find(&plan, "/tmp").unwrap().action, Action::Tmpfs(TmpfsKind::Scratch));
+}
