@@ -14,9 +14,15 @@ const ENDPOINTS: usize = 1_000;
 
 fn compile(c: &mut Criterion) {
     let yaml = generated_policy(ENDPOINTS);
-    let policy = parse_str(&yaml, "<bench>").map(|l| l.policy).unwrap_or_else(|err| panic!("{err}"));
+    let policy = parse_str(&yaml, "<bench>")
+        .map(|l| l.policy)
+        .unwrap_or_else(|err| panic!("{err}"));
     assert_eq!(
-        policy.network_policies.values().map(|e| e.endpoints.len()).sum::<usize>(),
+        policy
+            .network_policies
+            .values()
+            .map(|e| e.endpoints.len())
+            .sum::<usize>(),
         ENDPOINTS
     );
     let mut group = c.benchmark_group("policy_1000_endpoints");
@@ -24,20 +30,27 @@ fn compile(c: &mut Criterion) {
     group.bench_function("parse_and_validate", |b| {
         b.iter(|| parse_str(black_box(&yaml), "<bench>"))
     });
-    group.bench_function("compile", |b| b.iter(|| CompiledPolicy::compile(black_box(&policy))));
+    group.bench_function("compile", |b| {
+        b.iter(|| CompiledPolicy::compile(black_box(&policy)))
+    });
     group.finish();
 }
 
 fn decide(c: &mut Criterion) {
     let yaml = generated_policy(ENDPOINTS);
-    let policy = parse_str(&yaml, "<bench>").map(|l| l.policy).unwrap_or_else(|err| panic!("{err}"));
+    let policy = parse_str(&yaml, "<bench>")
+        .map(|l| l.policy)
+        .unwrap_or_else(|err| panic!("{err}"));
     let compiled = CompiledPolicy::compile(&policy).unwrap_or_else(|err| panic!("{err}"));
     let probes = connect_probes(ENDPOINTS);
     let allowed = probes
         .iter()
         .filter(|(h, p, b)| compiled.decide_connect(h, *p, Some(b)).endpoint.is_some())
         .count();
-    assert!(allowed > probes.len() / 2, "probe mix should be mostly allowed ({allowed})");
+    assert!(
+        allowed > probes.len() / 2,
+        "probe mix should be mostly allowed ({allowed})"
+    );
 
     let mut group = c.benchmark_group("decisions");
     group.throughput(Throughput::Elements(probes.len() as u64));

@@ -21,10 +21,22 @@ pub fn generated_policy(endpoints: usize) -> String {
         for i in 0..PER_ENTRY.min(endpoints - entry * PER_ENTRY) {
             let n = entry * PER_ENTRY + i;
             let _ = match i {
-                0..=4 => writeln!(out, "      - {{ host: api{n}.example{entry}.com, ports: [443, 8443] }}"),
-                5 => writeln!(out, "      - {{ host: \"*.wild{n}.example.com\", port: 443 }}"),
-                6 => writeln!(out, "      - {{ host: \"**.deep{n}.example.org\", port: 443 }}"),
-                7 => writeln!(out, "      - {{ host: \"*-api{n}.example.net\", port: 443 }}"),
+                0..=4 => writeln!(
+                    out,
+                    "      - {{ host: api{n}.example{entry}.com, ports: [443, 8443] }}"
+                ),
+                5 => writeln!(
+                    out,
+                    "      - {{ host: \"*.wild{n}.example.com\", port: 443 }}"
+                ),
+                6 => writeln!(
+                    out,
+                    "      - {{ host: \"**.deep{n}.example.org\", port: 443 }}"
+                ),
+                7 => writeln!(
+                    out,
+                    "      - {{ host: \"*-api{n}.example.net\", port: 443 }}"
+                ),
                 _ => writeln!(
                     out,
                     "      - host: rest{n}.example.io\n        port: 443\n        protocol: rest\n        rules:\n          - allow: {{ method: GET, path: \"/v1/repos/**\" }}\n          - allow: {{ method: POST, path: \"/v1/*/issues\", query: {{ state: {{ any: [\"open\", \"closed\"] }} }} }}\n          - allow: {{ method: GET, path: \"/**/info/refs*\" }}\n        deny_rules:\n          - {{ method: \"*\", path: \"/v1/repos/*/secret/**\" }}"
@@ -50,12 +62,20 @@ pub fn connect_probes(endpoints: usize) -> Vec<(String, u16, String)> {
         let git = "/usr/bin/git".to_owned();
         probes.push(match k % 8 {
             0 => (format!("API{}.Example{entry}.com", base + 2), 443, git),
-            1 => (format!("x.wild{}.example.com", base + 5), 443, format!("/opt/agent{entry}/bin/node")),
+            1 => (
+                format!("x.wild{}.example.com", base + 5),
+                443,
+                format!("/opt/agent{entry}/bin/node"),
+            ),
             2 => (format!("a.b.c.deep{}.example.org", base + 6), 443, git),
             3 => (format!("eu-west-api{}.example.net", base + 7), 443, git),
             4 => (format!("rest{}.example.io", base + 8), 443, git),
             5 => (format!("api{}.example{entry}.com", base + 1), 80, git),
-            6 => (format!("api{}.example{entry}.com", base + 3), 443, "/usr/bin/curl".to_owned()),
+            6 => (
+                format!("api{}.example{entry}.com", base + 3),
+                443,
+                "/usr/bin/curl".to_owned(),
+            ),
             _ => (format!("unknown{k}.example.com"), 443, git),
         });
     }
@@ -69,7 +89,11 @@ pub fn request_probes() -> Vec<(&'static str, &'static str, Option<&'static str>
         ("GET", "/v1/repos/acme/secret/keys", None),
         ("POST", "/v1/acme/issues", Some("state=open&page=2")),
         ("POST", "/v1/acme/issues", Some("state=deleted")),
-        ("GET", "/acme/widgets.git/info/refs", Some("service=git-upload-pack")),
+        (
+            "GET",
+            "/acme/widgets.git/info/refs",
+            Some("service=git-upload-pack"),
+        ),
         ("DELETE", "/v1/repos/acme/widgets", None),
         ("GET", "/v1/repos/a%2Fb", None),
     ]

@@ -28,7 +28,11 @@ pub(crate) struct Caller {
 
 impl Caller {
     /// Looks the caller up (procfs walk and maybe a hash: runs on the blocking pool).
-    pub(crate) async fn identify(shared: &Arc<Shared>, src: SocketAddr, proxy: SocketAddr) -> Caller {
+    pub(crate) async fn identify(
+        shared: &Arc<Shared>,
+        src: SocketAddr,
+        proxy: SocketAddr,
+    ) -> Caller {
         let shared = Arc::clone(shared);
         tokio::task::spawn_blocking(move || identify_blocking(&shared, src, proxy))
             .await

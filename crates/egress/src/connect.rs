@@ -84,7 +84,22 @@ pub(crate) async fn handle(
             return;
         };
         let client = parts.io.into_inner();
-        run_tunnel(&shared, caller, target, go, client, &parts.read_buf, upstream, changes).await;
+        if let Some(inspection) = inspects(&shared, &go) {
+            let prefix = parts.read_buf;
+            crate::l7::run(shared, inspection, caller, target, go, client, prefix, upstream).await;
+            return;
+        }
+        run_tunnel(
+            &shared,
+            caller,
+            target,
+            go,
+            client,
+            &parts.read_buf,
+            upstream,
+            changes,
+        )
+        .await;
     });
     Response::new(respond::empty())
 }
@@ -95,8 +110,15 @@ fn refuse(
     target: &Target,
     refused: decide::Refused,
 ) -> Response<ProxyBody> {
-    let mut ev = decide::event(shared, caller, target, refused.generation, Action::Deny, Transport::Tunnel)
-        .with_reason(&refused.reason);
+    let mut ev = decide::event(
+        shared,
+        caller,
+        target,
+        refused.generation,
+        Action::Deny,
+        Transport::Tunnel,
+    )
+    .with_reason(&refused.reason);
     ev.entry = refused.entry.clone();
     ev.severity = refused.severity.max(ev.severity);
     shared.audit.emit(ev.into_event());
@@ -128,7 +150,11 @@ fn refuse_uninspectable(
 ) -> Option<Response<ProxyBody>> {
     let id = go.endpoint?;
     let endpoint = go.generation.compiled.endpoint(id);
-    if !endpoint.inspect || endpoint.enforcement == Enforcement::Audit || allows_everything(&go.generation, id) {
+    if !endpoint.inspect
+        || shared.inspection.is_some()
+        || endpoint.enforcement == Enforcement::Audit
+        || allows_everything(&go.generation, id)
+    {
         return None;
     }
     Some(refuse(
@@ -147,6 +173,16 @@ fn refuse_uninspectable(
     ))
 }
 
+/// The inspection config when this tunnel's endpoint is inspected (`protocol:
+/// rest|websocket`, not `tls: skip`) and the proxy has a sandbox CA.
+fn inspects(shared: &Shared, go: &Go) -> Option<crate::l7::Inspection> {
+    let id = go.endpoint?;
+    if !go.generation.compiled.endpoint(id).inspect {
+        return None;
+    }
+    shared.inspection.clone()
+}
+
 /// `access: full` with no `rules` and no `deny_rules`: request checks could not refuse
 /// anything, so tunnelling is equivalent.
 fn allows_everything(generation: &Generation, id: cordon_policy::EndpointId) -> bool {
@@ -157,7 +193,11 @@ fn allows_everything(generation: &Generation, id: cordon_policy::EndpointId) -> 
         .network_policies
         .get(&compiled.entry)
         .and_then(|entry| entry.endpoints.get(compiled.index))
-        .is_some_and(|ep| ep.access == Some(cordon_policy::Access::Full) && ep.rules.is_empty() && ep.deny_rules.is_empty())
+        .is_some_and(|ep| {
+            ep.access == Some(cordon_policy::Access::Full)
+                && ep.rules.is_empty()
+                && ep.deny_rules.is_empty()
+        })
 }
 
 /// Why a tunnel ended early (for the audit reason).
@@ -183,7 +223,8 @@ async fn run_tunnel(
 ) {
     let traffic = Traffic::new();
     let mut shutdown = shared.shutdown.clone();
-    let idle_limit = u64::try_from(shared.limits.tunnel_idle_timeout.as_millis()).unwrap_or(u64::MAX);
+    let idle_limit =
+        u64::try_from(shared.limits.tunnel_idle_timeout.as_millis()).unwrap_or(u64::MAX);
     let lifetime = shared.limits.tunnel_max_lifetime;
     let check_every = crate::limits::TUNNEL_IDLE_CHECK.min(shared.limits.tunnel_idle_timeout);
 
@@ -229,8 +270,19 @@ async fn run_tunnel(
         )),
         Ended::Shutdown => Some("closed: proxy shutting down".into()),
     };
-    let action = if go.verdict == Verdict::AuditDeny { Action::AuditDeny } else { Action::Allow };
-    let mut ev = decide::event(shared, &caller, &target, go.generation.number, action, Transport::Tunnel);
+    let action = if go.verdict == Verdict::AuditDeny {
+        Action::AuditDeny
+    } else {
+        Action::Allow
+    };
+    let mut ev = decide::event(
+        shared,
+        &caller,
+        &target,
+        go.generation.number,
+        action,
+        Transport::Tunnel,
+    );
     ev.start_ms = ev.time_ms.saturating_sub(traffic.age_ms());
     ev.entry = go.entry.clone();
     ev.ip = Some(ip.ip());

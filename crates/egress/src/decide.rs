@@ -112,7 +112,9 @@ pub(crate) async fn decide(shared: &Shared, caller: &Caller, target: &Target) ->
         });
     }
     let (verdict, entry, endpoint, reason) = {
-        let d = generation.compiled.decide_connect(&target.host, target.port, binary);
+        let d = generation
+            .compiled
+            .decide_connect(&target.host, target.port, binary);
         (d.verdict, d.entry.map(str::to_owned), d.endpoint, d.reason)
     };
     if verdict == Verdict::Deny {
@@ -207,7 +209,14 @@ pub(crate) fn event(
     action: Action,
     transport: Transport,
 ) -> NetworkEvent {
-    let mut ev = NetworkEvent::new(&shared.sandbox, generation, action, transport, &target.host, target.port);
+    let mut ev = NetworkEvent::new(
+        &shared.sandbox,
+        generation,
+        action,
+        transport,
+        &target.host,
+        target.port,
+    );
     ev.src = caller.src;
     ev.pid = caller.pid;
     ev.binary = caller.binary.clone();
@@ -233,12 +242,18 @@ mod tests {
 
     #[test]
     fn parses_authorities() {
-        assert_eq!(t("Example.COM:443", None), Some(("example.com".into(), 443)));
+        assert_eq!(
+            t("Example.COM:443", None),
+            Some(("example.com".into(), 443))
+        );
         assert_eq!(t("example.com.:80", None), Some(("example.com".into(), 80)));
         assert_eq!(t("example.com", Some(80)), Some(("example.com".into(), 80)));
         assert_eq!(t("example.com", None), None);
         assert_eq!(t("[::1]:8080", None), Some(("::1".into(), 8080)));
-        assert_eq!(t("[::ffff:127.0.0.1]:80", None), Some(("127.0.0.1".into(), 80)));
+        assert_eq!(
+            t("[::ffff:127.0.0.1]:80", None),
+            Some(("127.0.0.1".into(), 80))
+        );
         assert_eq!(t("[::1]", Some(80)), Some(("::1".into(), 80)));
         assert_eq!(t("::1:80", None), None);
         assert_eq!(t("host:0", None), None);

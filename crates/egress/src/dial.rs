@@ -19,7 +19,10 @@ pub(crate) struct DialFailure {
 }
 
 /// Dials `addrs` one after another until one answers or `timeout` passes.
-pub(crate) async fn dial(addrs: &[SocketAddr], timeout: Duration) -> Result<(TcpStream, SocketAddr), DialFailure> {
+pub(crate) async fn dial(
+    addrs: &[SocketAddr],
+    timeout: Duration,
+) -> Result<(TcpStream, SocketAddr), DialFailure> {
     let attempt = async {
         let mut last_err = None;
         for addr in addrs {
@@ -38,7 +41,10 @@ pub(crate) async fn dial(addrs: &[SocketAddr], timeout: Duration) -> Result<(Tcp
         Ok(Ok(connected)) => Ok(connected),
         Ok(Err(last)) => {
             let (ip, reason) = match last {
-                Some((addr, err)) => (Some(addr.ip()), format!("connecting to {addr} failed: {err}")),
+                Some((addr, err)) => (
+                    Some(addr.ip()),
+                    format!("connecting to {addr} failed: {err}"),
+                ),
                 None => (None, "no address to connect to".to_owned()),
             };
             Err(DialFailure {

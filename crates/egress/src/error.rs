@@ -14,7 +14,9 @@ pub enum EgressError {
     #[error("cannot set up DNS resolution from /etc/resolv.conf: {0}")]
     Resolver(String),
     /// A `--add-host` value was malformed.
-    #[error("invalid host mapping `{value}`: {message} (expected NAME:IP, e.g. api.test:127.0.0.1)")]
+    #[error(
+        "invalid host mapping `{value}`: {message} (expected NAME:IP, e.g. api.test:127.0.0.1)"
+    )]
     HostMapping {
         /// What was given.
         value: String,

@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use cordon_audit::{Action, AuditSink, HttpInfo, NetworkEvent, Transport};
-use cordon_policy::Verdict;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::BodyExt;
@@ -44,7 +43,11 @@ pub(crate) struct Upstream {
 const REUSE_WAIT: Duration = Duration::from_secs(1);
 
 /// Handles one non-CONNECT request.
-pub(crate) async fn handle(shared: &Arc<Shared>, conn: &Arc<ConnState>, req: Request<Incoming>) -> Response<ProxyBody> {
+pub(crate) async fn handle(
+    shared: &Arc<Shared>,
+    conn: &Arc<ConnState>,
+    req: Request<Incoming>,
+) -> Response<ProxyBody> {
     let started = Instant::now();
     let uri = req.uri().clone();
     match uri.scheme_str() {
@@ -64,8 +67,15 @@ pub(crate) async fn handle(shared: &Arc<Shared>, conn: &Arc<ConnState>, req: Req
             );
         }
     }
-    let Some(target) = uri.authority().and_then(|a| Target::parse(a.as_str(), Some(80))) else {
-        return respond::error(StatusCode::BAD_REQUEST, "bad_request", "the URL has no valid host");
+    let Some(target) = uri
+        .authority()
+        .and_then(|a| Target::parse(a.as_str(), Some(80)))
+    else {
+        return respond::error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "the URL has no valid host",
+        );
     };
     let method = req.method().as_str().to_owned();
     let http = HttpInfo::new(&method, uri.path(), None);
@@ -74,8 +84,15 @@ pub(crate) async fn handle(shared: &Arc<Shared>, conn: &Arc<ConnState>, req: Req
     let go = match decide::decide(shared, &caller, &target).await {
         Outcome::Go(go) => go,
         Outcome::Refused(refused) => {
-            let mut ev = request_event(shared, &caller, &target, refused.generation, Action::Deny, &http)
-                .with_reason(&refused.reason);
+            let mut ev = request_event(
+                shared,
+                &caller,
+                &target,
+                refused.generation,
+                Action::Deny,
+                &http,
+            )
+            .with_reason(&refused.reason);
             ev.entry = refused.entry.clone();
             ev.severity = refused.severity.max(ev.severity);
             shared.audit.emit(ev.into_event());
@@ -101,33 +118,48 @@ pub(crate) async fn handle(shared: &Arc<Shared>, conn: &Arc<ConnState>, req: Req
     if let Some(id) = go.endpoint
         && go.generation.compiled.endpoint(id).inspect
     {
-        let d = go.generation.compiled.decide_request(id, &method, uri.path(), uri.query());
-        match d.verdict {
-            Verdict::Allow => {}
-            Verdict::AuditDeny => {
+        // Path checks, decision, 403 body and hint: the same as in an inspected tunnel.
+        let ruling = crate::l7::rule_forwarded(
+            &go.generation.compiled,
+            id,
+            &target.host,
+            target.port,
+            caller.binary.as_deref(),
+            &method,
+            uri.path(),
+            uri.query(),
+        );
+        match ruling {
+            crate::l7::Ruling::Allow(why) => reason = why.or(reason),
+            crate::l7::Ruling::AuditDeny(why) => {
                 action = Action::AuditDeny;
-                reason = Some(rule_reason(d.rule, d.reason));
+                reason = Some(why);
             }
-            Verdict::Deny => {
-                let why = rule_reason(d.rule, d.reason);
-                let mut ev = request_event(shared, &caller, &target, go.generation.number, Action::Deny, &http)
-                    .with_reason(&why);
+            crate::l7::Ruling::Deny(why, response) => {
+                let mut ev = request_event(
+                    shared,
+                    &caller,
+                    &target,
+                    go.generation.number,
+                    Action::Deny,
+                    &http,
+                )
+                .with_reason(&why);
                 ev.entry = go.entry.clone();
                 shared.audit.emit(ev.into_event());
-                return respond::denied(&Denial {
-                    host: &target.host,
-                    port: target.port,
-                    binary: caller.binary.as_deref(),
-                    reason: &why,
-                    hint: "add a rule allowing this method and path to the endpoint's `rules` (or widen `access`)",
-                    method: Some(&method),
-                    path: Some(&http.path),
-                });
+                return *response;
             }
         }
     }
 
-    let mut ev = request_event(shared, &caller, &target, go.generation.number, action, &http);
+    let mut ev = request_event(
+        shared,
+        &caller,
+        &target,
+        go.generation.number,
+        action,
+        &http,
+    );
     ev.entry = go.entry.clone();
     ev.reason = reason;
     let (mut sender, addr) = match upstream(conn, &go.addrs, &target, shared).await {
@@ -138,7 +170,9 @@ pub(crate) async fn handle(shared: &Arc<Shared>, conn: &Arc<ConnState>, req: Req
         Err(failure) => {
             ev.ip = failure.ip;
             ev.duration_ms = Some(elapsed_ms(started));
-            shared.audit.emit(ev.with_reason(&failure.reason).into_event());
+            shared
+                .audit
+                .emit(ev.with_reason(&failure.reason).into_event());
             return respond::error(failure.status, failure.code, &failure.reason);
         }
     };
@@ -148,8 +182,10 @@ pub(crate) async fn handle(shared: &Arc<Shared>, conn: &Arc<ConnState>, req: Req
         Ok(r) => r,
         Err(why) => return respond::error(StatusCode::BAD_REQUEST, "bad_request", &why),
     };
-    let response = tokio::time::timeout(UPSTREAM_RESPONSE_TIMEOUT, sender.send_request(upstream_req)).await;
-    conn.keep_upstream(Upstream::new(addr, target.clone(), sender)).await;
+    let response =
+        tokio::time::timeout(UPSTREAM_RESPONSE_TIMEOUT, sender.send_request(upstream_req)).await;
+    conn.keep_upstream(Upstream::new(addr, target.clone(), sender))
+        .await;
     let response = match response {
         Ok(Ok(response)) => response,
         Ok(Err(err)) => {
@@ -177,13 +213,6 @@ pub(crate) async fn handle(shared: &Arc<Shared>, conn: &Arc<ConnState>, req: Req
     Response::from_parts(parts, body)
 }
 
-fn rule_reason(rule: Option<&str>, reason: &str) -> String {
-    match rule {
-        Some(rule) => format!("{reason} ({rule})"),
-        None => reason.to_owned(),
-    }
-}
-
 fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
@@ -196,7 +225,14 @@ fn request_event(
     action: Action,
     http: &HttpInfo,
 ) -> NetworkEvent {
-    let mut ev = decide::event(shared, caller, target, generation, action, Transport::Forward);
+    let mut ev = decide::event(
+        shared,
+        caller,
+        target,
+        generation,
+        action,
+        Transport::Forward,
+    );
     ev.http = Some(http.clone());
     ev
 }
@@ -230,7 +266,10 @@ async fn upstream(
         && kept.target == *target
         && addrs.contains(&kept.addr)
         && !kept.sender.is_closed()
-        && matches!(tokio::time::timeout(REUSE_WAIT, kept.sender.ready()).await, Ok(Ok(())))
+        && matches!(
+            tokio::time::timeout(REUSE_WAIT, kept.sender.ready()).await,
+            Ok(Ok(()))
+        )
     {
         return Ok((kept.sender, kept.addr));
     }
@@ -251,13 +290,21 @@ async fn upstream(
 
 impl Upstream {
     pub(crate) fn new(addr: SocketAddr, target: Target, sender: SendRequest<UpBody>) -> Upstream {
-        Upstream { addr, target, sender }
+        Upstream {
+            addr,
+            target,
+            sender,
+        }
     }
 }
 
 /// Turns the client's absolute-form request into the origin-form request the
 /// destination expects.
-fn rewrite_request(req: Request<Incoming>, target: &Target, up: Arc<AtomicU64>) -> Result<Request<UpBody>, String> {
+fn rewrite_request(
+    req: Request<Incoming>,
+    target: &Target,
+    up: Arc<AtomicU64>,
+) -> Result<Request<UpBody>, String> {
     let (mut parts, body) = req.into_parts();
     let authority = parts
         .uri
@@ -265,7 +312,9 @@ fn rewrite_request(req: Request<Incoming>, target: &Target, up: Arc<AtomicU64>) 
         .map(|a| a.as_str().to_owned())
         .ok_or("the URL has no host")?;
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    parts.uri = path.parse::<Uri>().map_err(|err| format!("bad request path: {err}"))?;
+    parts.uri = path
+        .parse::<Uri>()
+        .map_err(|err| format!("bad request path: {err}"))?;
     parts.version = Version::HTTP_11;
     strip_hop_by_hop(&mut parts.headers);
     // RFC 9112 §3.2.2: a proxy replaces Host with the target URI's authority.
@@ -273,7 +322,10 @@ fn rewrite_request(req: Request<Incoming>, target: &Target, up: Arc<AtomicU64>) 
         .or_else(|_| HeaderValue::from_str(&format!("{}:{}", target.host, target.port)))
         .map_err(|_| "bad host".to_owned())?;
     parts.headers.insert(header::HOST, host);
-    Ok(Request::from_parts(parts, CountingBody::new(body, up, None)))
+    Ok(Request::from_parts(
+        parts,
+        CountingBody::new(body, up, None),
+    ))
 }
 
 /// Removes hop-by-hop headers (RFC 9110 §7.6.1), including those the `Connection`
@@ -311,9 +363,15 @@ mod tests {
     #[test]
     fn strips_hop_by_hop_and_connection_named_headers() {
         let mut headers = HeaderMap::new();
-        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-secret-hop"));
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-secret-hop"),
+        );
         headers.insert("x-secret-hop", HeaderValue::from_static("1"));
-        headers.insert(header::PROXY_AUTHORIZATION, HeaderValue::from_static("Basic Zm9v"));
+        headers.insert(
+            header::PROXY_AUTHORIZATION,
+            HeaderValue::from_static("Basic Zm9v"),
+        );
         headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
         strip_hop_by_hop(&mut headers);
         assert_eq!(headers.len(), 1);

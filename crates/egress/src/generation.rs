@@ -105,7 +105,13 @@ impl PolicyHandle {
 
     /// Reports a policy that failed before it could be applied (it did not parse or
     /// validate) the same way `apply` reports its own refusals.
-    pub fn reject(&self, message: &str, source: &str, sandbox: &str, audit: &AuditSink) -> ReloadError {
+    pub fn reject(
+        &self,
+        message: &str,
+        source: &str,
+        sandbox: &str,
+        audit: &AuditSink,
+    ) -> ReloadError {
         let err = ReloadError::Invalid(message.to_owned());
         audit.emit(cordon_audit::AuditEvent::Config(ConfigEvent::new(
             sandbox,

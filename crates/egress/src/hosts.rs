@@ -41,11 +41,17 @@ impl StaticHosts {
         };
         // Names never contain ':', so the first one separates name from address.
         let (name, ip) = entry.split_once(':').ok_or_else(|| bad("missing ':'"))?;
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)) {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+        {
             return Err(bad("the name must be a DNS name"));
         }
         let ip = ip.trim_start_matches('[').trim_end_matches(']');
-        let ip: IpAddr = ip.parse().map_err(|_| bad("the address is not an IP literal"))?;
+        let ip: IpAddr = ip
+            .parse()
+            .map_err(|_| bad("the address is not an IP literal"))?;
         self.insert(name, ip);
         Ok(())
     }
@@ -73,7 +79,10 @@ mod tests {
         hosts.add_entry("six.test:::ffff:127.0.0.1").unwrap();
         assert_eq!(
             hosts.lookup("api.test").unwrap(),
-            &["127.0.0.1".parse::<IpAddr>().unwrap(), "::1".parse().unwrap()]
+            &[
+                "127.0.0.1".parse::<IpAddr>().unwrap(),
+                "::1".parse().unwrap()
+            ]
         );
         assert!(hosts.lookup("six.test").is_some());
         assert!(hosts.add_entry("nocolon").is_err());

@@ -21,15 +21,23 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+use crate::sockdiag::SockDiag;
+
 /// Which processes count as "the sandbox" when looking for a socket's owner.
 #[derive(Debug, Clone)]
 pub enum PeerScope {
-    /// The sandbox whose init process has this pid (as seen by the supervisor): its
-    /// `net/tcp` view is the sandbox's network namespace, and processes in its pid or
+    /// The sandbox whose init process has this pid (as seen by the supervisor):
+    /// sockets are looked up in its network namespace, and processes in its pid or
     /// network namespace are searched.
     Sandbox {
         /// Pid of the sandbox's init process in the supervisor's pid namespace.
         init_pid: u32,
+        /// A `NETLINK_SOCK_DIAG` socket created inside the sandbox's network
+        /// namespace ([`SockDiag::create`] run there, then [`SockDiag::from_fd`]). When
+        /// `None` the proxy makes one itself by entering the namespace (root mode
+        /// only), and otherwise falls back to reading `/proc/<init_pid>/net/tcp`,
+        /// which costs milliseconds per connection.
+        sock_diag: Option<SockDiag>,
     },
     /// Every process of the supervisor's own namespaces (standalone proxy, tests).
     Host,
@@ -59,10 +67,16 @@ pub enum PeerError {
 impl std::fmt::Display for PeerError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PeerError::NoSocket => f.write_str("client socket not found in the sandbox's TCP table"),
+            PeerError::NoSocket => {
+                f.write_str("client socket not found in the sandbox's TCP table")
+            }
             PeerError::NoOwner => f.write_str("no sandbox process holds the client socket"),
             PeerError::Ambiguous(exes) => {
-                write!(f, "client socket shared by different binaries: {}", exes.join(", "))
+                write!(
+                    f,
+                    "client socket shared by different binaries: {}",
+                    exes.join(", ")
+                )
             }
         }
     }
@@ -76,6 +90,8 @@ const RECENT_OWNERS: usize = 8;
 #[derive(Debug)]
 pub struct PeerFinder {
     scope: PeerScope,
+    /// Fast socket lookup in the sandbox's network namespace, when available.
+    diag: Option<SockDiag>,
     /// (pid namespace link, network namespace link) of the sandbox init, read once.
     init_ns: Option<(OsString, OsString)>,
     recent: Mutex<VecDeque<u32>>,
@@ -84,8 +100,17 @@ pub struct PeerFinder {
 impl PeerFinder {
     /// Prepares lookups for `scope`.
     pub fn new(scope: PeerScope) -> PeerFinder {
+        let diag = match &scope {
+            PeerScope::Host => SockDiag::open_here().ok(),
+            PeerScope::Sandbox {
+                init_pid,
+                sock_diag,
+            } => sock_diag
+                .clone()
+                .or_else(|| SockDiag::open_in(*init_pid).ok()),
+        };
         let init_ns = match scope {
-            PeerScope::Sandbox { init_pid } => {
+            PeerScope::Sandbox { init_pid, .. } => {
                 let read = |ns: &str| std::fs::read_link(format!("/proc/{init_pid}/ns/{ns}")).ok();
                 read("pid")
                     .zip(read("net"))
@@ -95,6 +120,7 @@ impl PeerFinder {
         };
         PeerFinder {
             scope,
+            diag,
             init_ns,
             recent: Mutex::new(VecDeque::new()),
         }
@@ -103,10 +129,19 @@ impl PeerFinder {
     /// The process that owns the client end of a connection: `client` is the peer
     /// address the proxy saw, `proxy` the proxy's local address. Blocking (procfs).
     pub fn find(&self, client: SocketAddr, proxy: SocketAddr) -> Result<Peer, PeerError> {
-        let inode = self.socket_inode(client, proxy).ok_or(PeerError::NoSocket)?;
+        let inode = self
+            .socket_inode(client, proxy)
+            .ok_or(PeerError::NoSocket)?;
         let needle = format!("socket:[{inode}]");
-        let recent: Vec<u32> = self.recent.lock().map(|r| r.iter().copied().collect()).unwrap_or_default();
-        let mut owners: Vec<u32> = recent.into_iter().filter(|pid| holds(*pid, &needle)).collect();
+        let recent: Vec<u32> = self
+            .recent
+            .lock()
+            .map(|r| r.iter().copied().collect())
+            .unwrap_or_default();
+        let mut owners: Vec<u32> = recent
+            .into_iter()
+            .filter(|pid| holds(*pid, &needle))
+            .collect();
         if owners.is_empty() {
             owners = self
                 .candidates()
@@ -135,14 +170,23 @@ impl PeerFinder {
 
     fn tcp_table_dir(&self) -> String {
         match self.scope {
-            PeerScope::Sandbox { init_pid } => format!("/proc/{init_pid}/net"),
+            PeerScope::Sandbox { init_pid, .. } => format!("/proc/{init_pid}/net"),
             PeerScope::Host => "/proc/self/net".to_owned(),
         }
     }
 
     fn socket_inode(&self, client: SocketAddr, proxy: SocketAddr) -> Option<u64> {
+        if let Some(diag) = &self.diag
+            && let Ok(found) = diag.inode(client, proxy)
+        {
+            return found;
+        }
         let dir = self.tcp_table_dir();
-        let (first, second) = if client.is_ipv4() { ("tcp", "tcp6") } else { ("tcp6", "tcp") };
+        let (first, second) = if client.is_ipv4() {
+            ("tcp", "tcp6")
+        } else {
+            ("tcp6", "tcp")
+        };
         [first, second].into_iter().find_map(|table| {
             let text = std::fs::read(format!("{dir}/{table}")).ok()?;
             find_inode(&text, client, proxy)
@@ -172,8 +216,9 @@ fn holds(pid: u32, needle: &str) -> bool {
     let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
         return false;
     };
-    fds.filter_map(Result::ok)
-        .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str().as_bytes() == needle.as_bytes()))
+    fds.filter_map(Result::ok).any(|fd| {
+        std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str().as_bytes() == needle.as_bytes())
+    })
 }
 
 /// `readlink /proc/<pid>/exe`, without the " (deleted)" the kernel appends once the
@@ -202,7 +247,11 @@ fn find_inode(table: &[u8], client: SocketAddr, proxy: SocketAddr) -> Option<u64
         }
         // tx:rx queue, tr:tm, retrnsmt, uid, timeout, inode
         let inode = fields.nth(5)?;
-        std::str::from_utf8(inode).ok()?.parse().ok().filter(|i| *i != 0)
+        std::str::from_utf8(inode)
+            .ok()?
+            .parse()
+            .ok()
+            .filter(|i| *i != 0)
     })
 }
 
@@ -217,7 +266,9 @@ fn parse_addr(field: &[u8]) -> Option<SocketAddr> {
     let (addr, port) = text.split_once(':')?;
     let port = u16::from_str_radix(port, 16).ok()?;
     let ip = match addr.len() {
-        8 => IpAddr::V4(Ipv4Addr::from(u32::from_str_radix(addr, 16).ok()?.to_le_bytes())),
+        8 => IpAddr::V4(Ipv4Addr::from(
+            u32::from_str_radix(addr, 16).ok()?.to_le_bytes(),
+        )),
         32 => {
             let mut bytes = [0u8; 16];
             for (i, chunk) in bytes.chunks_exact_mut(4).enumerate() {

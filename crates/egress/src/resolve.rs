@@ -49,7 +49,11 @@ impl Resolver {
                 // Both families, so the SSRF check sees every address a name has.
                 options.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
                 options.timeout = DNS_TIMEOUT;
-                Some(builder.build().map_err(|err| EgressError::Resolver(err.to_string()))?)
+                Some(
+                    builder
+                        .build()
+                        .map_err(|err| EgressError::Resolver(err.to_string()))?,
+                )
             }
         };
         Ok(Resolver { hosts, dns })
@@ -64,7 +68,9 @@ impl Resolver {
             return Ok(addrs.to_vec());
         }
         let Some(dns) = &self.dns else {
-            return Err(format!("{host} is not in the static hosts map and DNS is disabled"));
+            return Err(format!(
+                "{host} is not in the static hosts map and DNS is disabled"
+            ));
         };
         // Fully qualified: search domains must not turn `api.example.com` into
         // `api.example.com.corp.internal` behind the policy's back.

@@ -12,7 +12,9 @@ pub(crate) type ProxyBody = UnsyncBoxBody<Bytes, hyper::Error>;
 
 /// Wraps a complete in-memory body.
 pub(crate) fn full(bytes: impl Into<Bytes>) -> ProxyBody {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 /// An empty body.
@@ -51,7 +53,10 @@ pub(crate) fn denied(denial: &Denial<'_>) -> Response<ProxyBody> {
 
 /// Any other JSON error: `{"error": code, "message": ...}`.
 pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response<ProxyBody> {
-    json(status, &serde_json::json!({ "error": code, "message": message }))
+    json(
+        status,
+        &serde_json::json!({ "error": code, "message": message }),
+    )
 }
 
 fn json(status: StatusCode, body: &serde_json::Value) -> Response<ProxyBody> {

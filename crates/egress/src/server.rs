@@ -55,6 +55,9 @@ pub struct EgressConfig {
     pub limits: Limits,
     /// How tunnel bytes are moved.
     pub relay: RelayMode,
+    /// TLS termination and request rules for `protocol: rest`/`websocket` endpoints
+    /// (the sandbox CA); `None` = such tunnels are refused unless nothing is to check.
+    pub inspection: Option<crate::l7::Inspection>,
 }
 
 impl EgressConfig {
@@ -76,6 +79,7 @@ impl EgressConfig {
             dns: DnsMode::System,
             limits: Limits::default(),
             relay: RelayMode::Splice,
+            inspection: None,
         }
     }
 }
@@ -91,6 +95,7 @@ pub(crate) struct Shared {
     pub host_addrs: HostAddrs,
     pub limits: Limits,
     pub relay_mode: RelayMode,
+    pub inspection: Option<crate::l7::Inspection>,
     pub shutdown: watch::Receiver<bool>,
     total_connections: AtomicU64,
     rejected_connections: AtomicU64,
@@ -111,7 +116,9 @@ impl ConnState {
     pub(crate) async fn caller(&self, shared: &Arc<Shared>) -> Arc<Caller> {
         Arc::clone(
             self.caller
-                .get_or_init(|| async { Arc::new(Caller::identify(shared, self.src, self.local).await) })
+                .get_or_init(|| async {
+                    Arc::new(Caller::identify(shared, self.src, self.local).await)
+                })
                 .await,
         )
     }
@@ -166,8 +173,14 @@ impl std::fmt::Debug for EgressProxy {
 impl EgressProxy {
     /// Starts serving `config.listener` on the current tokio runtime.
     pub fn start(config: EgressConfig) -> Result<EgressProxy, EgressError> {
-        config.listener.set_nonblocking(true).map_err(EgressError::Listener)?;
-        let local_addr = config.listener.local_addr().map_err(EgressError::Listener)?;
+        config
+            .listener
+            .set_nonblocking(true)
+            .map_err(EgressError::Listener)?;
+        let local_addr = config
+            .listener
+            .local_addr()
+            .map_err(EgressError::Listener)?;
         let listener = TcpListener::from_std(config.listener).map_err(EgressError::Listener)?;
         let (stop, shutdown) = watch::channel(false);
         let shared = Arc::new(Shared {
@@ -179,13 +192,18 @@ impl EgressProxy {
             trust: BinaryTrust::new(),
             host_addrs: HostAddrs::default(),
             relay_mode: config.relay,
+            inspection: config.inspection,
             shutdown,
             total_connections: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
             limits: config.limits,
         });
         let semaphore = Arc::new(Semaphore::new(shared.limits.max_connections));
-        tokio::spawn(accept_loop(Arc::clone(&shared), listener, Arc::clone(&semaphore)));
+        tokio::spawn(accept_loop(
+            Arc::clone(&shared),
+            listener,
+            Arc::clone(&semaphore),
+        ));
         Ok(EgressProxy {
             shared,
             local_addr,
@@ -224,7 +242,8 @@ impl EgressProxy {
     /// Current counters.
     pub fn stats(&self) -> EgressStats {
         EgressStats {
-            active_connections: self.shared.limits.max_connections - self.semaphore.available_permits(),
+            active_connections: self.shared.limits.max_connections
+                - self.semaphore.available_permits(),
             total_connections: self.shared.total_connections.load(Ordering::Relaxed),
             rejected_connections: self.shared.rejected_connections.load(Ordering::Relaxed),
             generation: self.shared.policy.number(),
@@ -287,15 +306,24 @@ async fn reject_over_limit(shared: Arc<Shared>, mut stream: TcpStream, src: Sock
         "",
         0,
     )
-    .with_reason(format!("connection limit reached ({limit} open connections)"));
+    .with_reason(format!(
+        "connection limit reached ({limit} open connections)"
+    ));
     ev.src = Some(src);
     shared.audit.emit(ev.into_event());
     let reply = respond::overloaded_raw(limit);
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&reply)).await;
 }
 
-async fn serve_client(shared: Arc<Shared>, stream: TcpStream, src: SocketAddr, permit: OwnedSemaphorePermit) {
-    let Ok(local) = stream.local_addr() else { return };
+async fn serve_client(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    src: SocketAddr,
+    permit: OwnedSemaphorePermit,
+) {
+    let Ok(local) = stream.local_addr() else {
+        return;
+    };
     let conn = Arc::new(ConnState {
         src,
         local,
@@ -319,7 +347,9 @@ async fn serve_client(shared: Arc<Shared>, stream: TcpStream, src: SocketAddr, p
         .max_header_size(MAX_REQUEST_HEAD_BYTES)
         .max_headers(MAX_REQUEST_HEADERS)
         .keep_alive(true);
-    let connection = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
+    let connection = builder
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
     tokio::pin!(connection);
     let mut shutdown = shared.shutdown.clone();
     tokio::select! {
@@ -336,7 +366,11 @@ pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-async fn route(shared: &Arc<Shared>, conn: &Arc<ConnState>, req: Request<Incoming>) -> Response<ProxyBody> {
+async fn route(
+    shared: &Arc<Shared>,
+    conn: &Arc<ConnState>,
+    req: Request<Incoming>,
+) -> Response<ProxyBody> {
     if req.method() == Method::CONNECT {
         connect::handle(shared, conn, req).await
     } else {

@@ -62,7 +62,10 @@ impl AddrClass {
     fn never_allowed(self) -> bool {
         matches!(
             self,
-            AddrClass::Unspecified | AddrClass::Multicast | AddrClass::Broadcast | AddrClass::Reserved
+            AddrClass::Unspecified
+                | AddrClass::Multicast
+                | AddrClass::Broadcast
+                | AddrClass::Reserved
         )
     }
 }
@@ -79,7 +82,12 @@ pub struct Refusal {
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.class.never_allowed() {
-            write!(f, "resolved address {} is {} and is never a valid destination", self.ip, self.class.describe())
+            write!(
+                f,
+                "resolved address {} is {} and is never a valid destination",
+                self.ip,
+                self.class.describe()
+            )
         } else {
             write!(
                 f,
@@ -197,7 +205,11 @@ fn classify_v6(ip: Ipv6Addr) -> AddrClass {
 ///
 /// `endpoint` is the endpoint that allowed the connection (`None` when the policy
 /// matched without naming one: then only public addresses pass).
-pub fn check(ip: IpAddr, endpoint: Option<&CompiledEndpoint>, host_addrs: &HostAddrs) -> Result<IpAddr, Refusal> {
+pub fn check(
+    ip: IpAddr,
+    endpoint: Option<&CompiledEndpoint>,
+    host_addrs: &HostAddrs,
+) -> Result<IpAddr, Refusal> {
     let canon = canonical(ip);
     let class = classify(canon, host_addrs);
     if class == AddrClass::Public {
@@ -317,9 +329,18 @@ mod tests {
 
     #[test]
     fn canonical_unwraps_embedded_v4() {
-        assert_eq!(canonical("::ffff:1.2.3.4".parse().unwrap()), "1.2.3.4".parse::<IpAddr>().unwrap());
-        assert_eq!(canonical("::1".parse().unwrap()), "::1".parse::<IpAddr>().unwrap());
-        assert_eq!(canonical("::".parse().unwrap()), "::".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            canonical("::ffff:1.2.3.4".parse().unwrap()),
+            "1.2.3.4".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            canonical("::1".parse().unwrap()),
+            "::1".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            canonical("::".parse().unwrap()),
+            "::".parse::<IpAddr>().unwrap()
+        );
     }
 
     #[test]

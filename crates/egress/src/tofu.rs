@@ -146,7 +146,11 @@ mod tests {
     fn same_path_with_other_contents_is_refused() {
         let trust = BinaryTrust::new();
         let pid = std::process::id();
-        trust.first_use.lock().unwrap().insert("/bin/self".into(), [7u8; 32]);
+        trust
+            .first_use
+            .lock()
+            .unwrap()
+            .insert("/bin/self".into(), [7u8; 32]);
         match trust.check(pid, "/bin/self") {
             Err(TrustError::Changed(changed)) => {
                 assert_eq!(changed.first_seen, hex::encode([7u8; 32]));

@@ -27,7 +27,12 @@ pub const RELOAD_DEBOUNCE: Duration = Duration::from_millis(50);
 
 /// Reads, validates and applies the policy file: the one reload function behind the
 /// watcher, SIGHUP and `cordon policy set`. Returns the new generation number.
-pub fn reload_file(path: &Path, policy: &PolicyHandle, audit: &AuditSink, sandbox: &str) -> Result<u64, ReloadError> {
+pub fn reload_file(
+    path: &Path,
+    policy: &PolicyHandle,
+    audit: &AuditSink,
+    sandbox: &str,
+) -> Result<u64, ReloadError> {
     let source = path.display().to_string();
     match cordon_policy::load_file(path) {
         Ok(loaded) => policy.apply(&loaded.policy, &source, sandbox, audit),
@@ -50,7 +55,12 @@ impl std::fmt::Debug for PolicyWatcher {
 impl PolicyWatcher {
     /// Watches `path` and applies every change to `policy`, auditing into `audit`.
     /// The file's current contents are taken as already applied.
-    pub fn start(path: &Path, policy: PolicyHandle, audit: AuditSink, sandbox: &str) -> Result<PolicyWatcher, EgressError> {
+    pub fn start(
+        path: &Path,
+        policy: PolicyHandle,
+        audit: AuditSink,
+        sandbox: &str,
+    ) -> Result<PolicyWatcher, EgressError> {
         let fail = |message: String| EgressError::Watch {
             path: path.to_owned(),
             message,
@@ -75,22 +85,35 @@ impl PolicyWatcher {
             .name("cordon-policy-watch".into())
             .spawn(move || {
                 let concerns_file = |event: &Event| {
-                    relevant_kind(&event.kind) && event.paths.iter().any(|p| p.file_name() == Some(name.as_os_str()))
+                    relevant_kind(&event.kind)
+                        && event
+                            .paths
+                            .iter()
+                            .any(|p| p.file_name() == Some(name.as_os_str()))
                 };
                 while let Ok(event) = rx.recv() {
                     if !event.as_ref().is_ok_and(concerns_file) {
                         continue;
                     }
-                    // Debounce: wait for RELOAD_DEBOUNCE of quiet.
+                    // Debounce: wait for RELOAD_DEBOUNCE without another event on the
+                    // file. Other files in the directory (an audit log written next to
+                    // the policy) must not postpone the reload.
+                    let mut quiet_since = std::time::Instant::now();
                     loop {
-                        match rx.recv_timeout(RELOAD_DEBOUNCE) {
-                            Ok(_) => continue,
+                        let left = RELOAD_DEBOUNCE.saturating_sub(quiet_since.elapsed());
+                        match rx.recv_timeout(left) {
+                            Ok(event) if event.as_ref().is_ok_and(concerns_file) => {
+                                quiet_since = std::time::Instant::now();
+                            }
+                            Ok(_) => {}
                             Err(RecvTimeoutError::Timeout) => break,
                             Err(RecvTimeoutError::Disconnected) => return,
                         }
                     }
                     // Missing while an editor swaps files: the rename's own event follows.
-                    let Ok(contents) = std::fs::read(&path) else { continue };
+                    let Ok(contents) = std::fs::read(&path) else {
+                        continue;
+                    };
                     if last_seen.as_ref() == Some(&contents) {
                         continue;
                     }
@@ -110,7 +133,11 @@ impl PolicyWatcher {
 /// would otherwise wake us again).
 fn relevant_kind(kind: &EventKind) -> bool {
     match kind {
-        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) | EventKind::Any | EventKind::Other => true,
+        EventKind::Create(_)
+        | EventKind::Modify(_)
+        | EventKind::Remove(_)
+        | EventKind::Any
+        | EventKind::Other => true,
         EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
         EventKind::Access(_) => false,
     }

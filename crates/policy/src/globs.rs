@@ -97,9 +97,7 @@ impl PathSelector {
         Ok(PathSelector {
             matcher: Some(path(pattern)?),
             base,
-            specificity: pattern
-                .find(['*', '?', '[', '{'])
-                .unwrap_or(pattern.len()),
+            specificity: pattern.find(['*', '?', '[', '{']).unwrap_or(pattern.len()),
         })
     }
 

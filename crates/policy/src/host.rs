@@ -16,7 +16,8 @@ pub(crate) const MAX_HOST_LEN: usize = 254;
 pub(crate) enum HostPattern {
     /// An exact DNS name.
     Exact(String),
-    /// An IP literal (compared as an address, so `::1` equals `0:0::1`).
+    /// An IP literal, canonical (compared as an address, so `::1` equals `0:0::1` and
+    /// `::ffff:10.0.0.1` equals `10.0.0.1`).
     Ip(IpAddr),
     /// A pattern in the first label followed by an exact suffix of at least two labels.
     Wildcard {
@@ -54,7 +55,8 @@ pub(crate) fn parse(input: &str) -> Result<HostPattern, HostError> {
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
     if let Ok(ip) = unbracketed.parse::<IpAddr>() {
-        return Ok(HostPattern::Ip(ip));
+        // `::ffff:10.0.0.1` is 10.0.0.1: compare one canonical form.
+        return Ok(HostPattern::Ip(ip.to_canonical()));
     }
     if host == "*" || host == "**" {
         return Err((
@@ -78,10 +80,16 @@ pub(crate) fn parse(input: &str) -> Result<HostPattern, HostError> {
     if labels.len() <= 2 {
         return Err((
             format!("host `{input}` is a wildcard over a top-level domain"),
-            format!("name the domain, e.g. `*.example.{}`", labels[labels.len() - 1]),
+            format!(
+                "name the domain, e.g. `*.example.{}`",
+                labels[labels.len() - 1]
+            ),
         ));
     }
-    if labels[1..].iter().all(|l| l.bytes().all(|b| b.is_ascii_digit())) {
+    if labels[1..]
+        .iter()
+        .all(|l| l.bytes().all(|b| b.is_ascii_digit()))
+    {
         return Err((
             format!("host `{input}` puts a wildcard on an IP address"),
             "list the IP address exactly, or use `allowed_ips` with a CIDR range".into(),
@@ -155,11 +163,16 @@ pub(crate) fn normalize<'b>(host: &str, buf: &'b mut [u8; MAX_HOST_LEN]) -> Opti
         .strip_prefix(b"[")
         .and_then(|b| b.strip_suffix(b"]"))
         .unwrap_or(bytes);
-    if let Some(ip) = std::str::from_utf8(unbracketed)
-        .ok()
+    // Only digits-and-dots or something with a `:` can be an IP literal; skip the
+    // parse attempt for ordinary names (the common case on the hot path).
+    let maybe_ip =
+        unbracketed.contains(&b':') || unbracketed.iter().all(|b| b.is_ascii_digit() || *b == b'.');
+    if let Some(ip) = maybe_ip
+        .then(|| std::str::from_utf8(unbracketed).ok())
+        .flatten()
         .and_then(|s| s.parse::<IpAddr>().ok())
     {
-        return Some(HostRef::Ip(ip));
+        return Some(HostRef::Ip(ip.to_canonical()));
     }
     for (dst, &src) in buf.iter_mut().zip(bytes) {
         if !(src.is_ascii_alphanumeric() || matches!(src, b'-' | b'_' | b'.')) {

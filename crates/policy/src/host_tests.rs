@@ -23,6 +23,8 @@ fn ip_literals_compare_as_addresses() {
     assert!(matches("2001:db8::1", "2001:db8:0:0::1"));
     assert!(matches("[2001:db8::1]", "[2001:DB8::1]"));
     assert!(!matches("2001:db8::1", "2001:db8::2"));
+    assert!(matches("10.1.2.3", "::ffff:10.1.2.3"));
+    assert!(matches("::ffff:10.1.2.3", "10.1.2.3"));
 }
 
 #[test]
@@ -46,7 +48,10 @@ fn intra_label_patterns_stay_in_the_first_label() {
     assert!(matches("*-storage.example.com", "eu-storage.example.com"));
     assert!(matches("*-storage.example.com", "a-b-storage.example.com"));
     assert!(!matches("*-storage.example.com", "storage.example.com"));
-    assert!(!matches("*-storage.example.com", "x.eu-storage.example.com"));
+    assert!(!matches(
+        "*-storage.example.com",
+        "x.eu-storage.example.com"
+    ));
     assert!(matches("api-*-v*.example.com", "api-eu-v2.example.com"));
     assert!(!matches("api-*-v*.example.com", "api-eu.example.com"));
 }

@@ -1,10 +1,19 @@
 //! cordon-policy: the OpenShell v1 policy model, its loader and validator, and the one
 //! matching engine every other layer asks "may this go?".
 //!
+//! The data path: YAML text → `raw` (serde types mirroring the file, with locations)
+//! → `validate` (every rule, every problem collected) → [`Policy`] (normalised) →
+//! [`CompiledPolicy`] (indexes and globs built once per generation) → decisions.
+//! The rules and semantics are documented for operators in `docs/policy.md`.
+//!
 //! # Layout
 //! - `model`: the normalised policy types (what the rest of cordon reads).
-//! - `error`: problems pinned to file, line, column and field path.
-//! - `engine`: [`CompiledPolicy`], compiled once per generation, allocation-free decisions.
+//! - `raw`, `load`: the YAML schema and its parse errors (line, column, field path).
+//! - `validate`: the semantic rules (`filesystem`, `network`, `rules`).
+//! - `error`: problems pinned to file, line, column and field path, with a fix.
+//! - `host`, `globs`: host label patterns and the three glob dialects.
+//! - `engine`: [`CompiledPolicy`]: host index, connect and request decisions.
+//! - `show`, `suggest`: `policy show` output and suggested entries for denials.
 #![forbid(unsafe_code)]
 
 mod engine;
@@ -26,12 +35,12 @@ pub use engine::{
     Verdict,
 };
 pub use error::{PolicyError, Problem};
-pub use suggest::suggest_entry;
 pub use model::{
     Access, BinaryRule, CredentialBinding, Endpoint, Enforcement, FilesystemPolicy, IdSpec,
     InferencePolicy, L7Match, L7Rule, LandlockCompatibility, LandlockPolicy, NetworkPolicy,
     NetworkSettings, Policy, ProcessPolicy, Protocol, QueryMatcher, ResourcesPolicy, TlsMode,
 };
+pub use suggest::suggest_entry;
 
 /// A successfully loaded policy plus the warnings found while loading it.
 #[derive(Debug, Clone, PartialEq)]

@@ -18,5 +18,8 @@ impl Policy {
 }
 
 fn failure(message: String) -> PolicyError {
-    PolicyError::single(Problem::new("", format!("cannot serialise the policy: {message}")))
+    PolicyError::single(Problem::new(
+        "",
+        format!("cannot serialise the policy: {message}"),
+    ))
 }

@@ -2,6 +2,8 @@
 //! `../shared/fixtures/policies` (from the project root) and cordon's own in
 //! `tests/fixtures/policies`. Also: what `policy show` prints loads back unchanged.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
+
 use std::path::{Path, PathBuf};
 
 use cordon_policy::{CompiledPolicy, load_file, parse_str};
@@ -13,9 +15,8 @@ fn workspace_root() -> PathBuf {
 }
 
 fn yaml_files(dir: &Path) -> Vec<PathBuf> {
-    let entries = std::fs::read_dir(dir).unwrap_or_else(|err| {
-        panic!("fixture directory {} is missing: {err}", dir.display())
-    });
+    let entries = std::fs::read_dir(dir)
+        .unwrap_or_else(|err| panic!("fixture directory {} is missing: {err}", dir.display()));
     let mut files: Vec<PathBuf> = entries
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
@@ -31,28 +32,66 @@ fn name(path: &Path) -> String {
 
 /// The field path each shared invalid fixture's first-line comment implies.
 const SHARED_EXPECTED: &[(&str, &str)] = &[
-    ("invalid-access-and-rules.yaml", "network_policies.api.endpoints[0].rules"),
-    ("invalid-allowed-ips-loopback.yaml", "network_policies.meta.endpoints[0].allowed_ips[0]"),
-    ("invalid-bare-wildcard-host.yaml", "network_policies.everything.endpoints[0].host"),
-    ("invalid-dotdot-path.yaml", "filesystem_policy.read_write[0]"),
-    ("invalid-empty-rules.yaml", "network_policies.e.endpoints[0].rules"),
-    ("invalid-port-range.yaml", "network_policies.p.endpoints[0].port"),
-    ("invalid-relative-path.yaml", "filesystem_policy.read_only[0]"),
-    ("invalid-root-writable.yaml", "filesystem_policy.read_write[0]"),
+    (
+        "invalid-access-and-rules.yaml",
+        "network_policies.api.endpoints[0].rules",
+    ),
+    (
+        "invalid-allowed-ips-loopback.yaml",
+        "network_policies.meta.endpoints[0].allowed_ips[0]",
+    ),
+    (
+        "invalid-bare-wildcard-host.yaml",
+        "network_policies.everything.endpoints[0].host",
+    ),
+    (
+        "invalid-dotdot-path.yaml",
+        "filesystem_policy.read_write[0]",
+    ),
+    (
+        "invalid-empty-rules.yaml",
+        "network_policies.e.endpoints[0].rules",
+    ),
+    (
+        "invalid-port-range.yaml",
+        "network_policies.p.endpoints[0].port",
+    ),
+    (
+        "invalid-relative-path.yaml",
+        "filesystem_policy.read_only[0]",
+    ),
+    (
+        "invalid-root-writable.yaml",
+        "filesystem_policy.read_write[0]",
+    ),
     ("invalid-run-as-root.yaml", "process.run_as_user"),
-    ("invalid-tld-wildcard.yaml", "network_policies.tld.endpoints[0].host"),
-    ("invalid-unknown-field.yaml", "network_policies.typo.endpoint"),
+    (
+        "invalid-tld-wildcard.yaml",
+        "network_policies.tld.endpoints[0].host",
+    ),
+    (
+        "invalid-unknown-field.yaml",
+        "network_policies.typo.endpoint",
+    ),
     ("invalid-version.yaml", "version"),
-    ("invalid-wildcard-not-first-label.yaml", "network_policies.mid.endpoints[0].host"),
-    ("invalid-yaml-syntax.yaml", "network_policies.broken.endpoints"),
+    (
+        "invalid-wildcard-not-first-label.yaml",
+        "network_policies.mid.endpoints[0].host",
+    ),
+    (
+        "invalid-yaml-syntax.yaml",
+        "network_policies.broken.endpoints",
+    ),
 ];
 
 fn assert_valid(path: &Path) {
-    let loaded = load_file(path).unwrap_or_else(|err| panic!("{} must validate:\n{err}", name(path)));
+    let loaded =
+        load_file(path).unwrap_or_else(|err| panic!("{} must validate:\n{err}", name(path)));
     CompiledPolicy::compile(&loaded.policy).unwrap();
     // `policy show` output loads back to the same policy, in YAML and JSON form.
     let yaml = loaded.policy.to_yaml().unwrap();
-    let again = parse_str(&yaml, "<show>").unwrap_or_else(|err| panic!("{}: show output invalid:\n{err}\n{yaml}", name(path)));
+    let again = parse_str(&yaml, "<show>")
+        .unwrap_or_else(|err| panic!("{}: show output invalid:\n{err}\n{yaml}", name(path)));
     assert_eq!(again.policy, loaded.policy, "{}", name(path));
     let json = loaded.policy.to_json().unwrap();
     let again = parse_str(&json, "<show --json>").unwrap();
@@ -62,16 +101,33 @@ fn assert_valid(path: &Path) {
 /// Rejected, naming `expected` fields (in order), each with line, column and a fix.
 fn assert_invalid(path: &Path, expected: &[&str]) {
     let text = std::fs::read_to_string(path).unwrap();
-    assert!(text.starts_with("# invalid:"), "{}: first line must say `# invalid: ...`", name(path));
-    let err = load_file(path).map(|_| ()).expect_err(&format!("{} must be rejected", name(path)));
+    assert!(
+        text.starts_with("# invalid:"),
+        "{}: first line must say `# invalid: ...`",
+        name(path)
+    );
+    let err = load_file(path)
+        .map(|_| ())
+        .expect_err(&format!("{} must be rejected", name(path)));
     let fields: Vec<&str> = err.problems.iter().map(|p| p.field.as_str()).collect();
     assert_eq!(fields, expected, "{}:\n{err}", name(path));
     for problem in &err.problems {
         assert_eq!(problem.file, path.display().to_string());
-        assert!(problem.line.is_some() && problem.column.is_some(), "{}: no position in {problem}", name(path));
-        assert!(problem.hint.is_some(), "{}: no fix in {problem}", name(path));
+        assert!(
+            problem.line.is_some() && problem.column.is_some(),
+            "{}: no position in {problem}",
+            name(path)
+        );
+        assert!(
+            problem.hint.is_some(),
+            "{}: no fix in {problem}",
+            name(path)
+        );
         let rendered = problem.to_string();
-        assert!(rendered.contains(&format!("`{}`", problem.field)), "{rendered}");
+        assert!(
+            rendered.contains(&format!("`{}`", problem.field)),
+            "{rendered}"
+        );
     }
 }
 
@@ -87,7 +143,9 @@ fn shared_fixtures_hold_to_the_readme_contract() {
             let expected = SHARED_EXPECTED
                 .iter()
                 .find(|(f, _)| *f == file)
-                .unwrap_or_else(|| panic!("new shared fixture {file}: add its expected field to SHARED_EXPECTED"))
+                .unwrap_or_else(|| {
+                    panic!("new shared fixture {file}: add its expected field to SHARED_EXPECTED")
+                })
                 .1;
             assert_invalid(path, &[expected]);
         } else {
@@ -124,7 +182,10 @@ fn syntax_errors_carry_line_and_column() {
     let dir = workspace_root().join("../shared/fixtures/policies");
     let err = load_file(&dir.join("invalid-yaml-syntax.yaml")).unwrap_err();
     let problem = &err.problems[0];
-    assert!(problem.message.starts_with("YAML syntax error"), "{problem}");
+    assert!(
+        problem.message.starts_with("YAML syntax error"),
+        "{problem}"
+    );
     assert!(problem.line.unwrap() >= 6, "{problem}");
 }
 
@@ -132,5 +193,8 @@ fn syntax_errors_carry_line_and_column() {
 fn unreadable_file_is_one_clear_problem() {
     let err = load_file(Path::new("/nonexistent/policy.yaml")).unwrap_err();
     assert_eq!(err.problems.len(), 1);
-    assert!(err.to_string().starts_with("/nonexistent/policy.yaml: cannot read policy file"));
+    assert!(
+        err.to_string()
+            .starts_with("/nonexistent/policy.yaml: cannot read policy file")
+    );
 }

@@ -3,6 +3,7 @@
 //! after one warm-up call per path (globset's regex engine caches its scratch space
 //! per thread on first use).
 #![allow(unsafe_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -78,7 +79,11 @@ fn decisions_do_not_allocate() {
     let connects: &[(&str, u16, Option<&str>)] = &[
         ("API.GitHub.com", 443, git),
         ("api.github.com", 80, git),
-        ("raw.githubusercontent.com", 443, Some("/usr/lib/git-core/git-remote-https")),
+        (
+            "raw.githubusercontent.com",
+            443,
+            Some("/usr/lib/git-core/git-remote-https"),
+        ),
         ("a.b.cdn.example.org", 443, Some("/opt/x/y/bin/node")),
         ("a.b.cdn.example.org", 443, Some("/usr/bin/curl")),
         ("10.1.2.3", 5432, git),
@@ -86,7 +91,10 @@ fn decisions_do_not_allocate() {
         ("unknown.example.com", 443, None),
         ("bad host!", 443, git),
     ];
-    let code = compiled.decide_connect("code.example.org", 443, git).endpoint.unwrap();
+    let code = compiled
+        .decide_connect("code.example.org", 443, git)
+        .endpoint
+        .unwrap();
     let requests: &[(&str, &str, Option<&str>)] = &[
         ("GET", "/repos/a/b", Some("tag=v1.2")),
         ("GET", "/repos/a/b", Some("tag=v3.0&x=%20y")),
@@ -110,9 +118,15 @@ fn decisions_do_not_allocate() {
             run();
         }
     });
-    assert_eq!(counted, 0, "the decision hot path allocated {counted} times");
+    assert_eq!(
+        counted, 0,
+        "the decision hot path allocated {counted} times"
+    );
 
     // The allowed twin of the claim: the counter does see allocations.
     assert!(allocations_during(|| drop(std::hint::black_box(vec![1u8; 64]))) > 0);
-    assert_eq!(compiled.decide_connect("api.github.com", 443, git).verdict, Verdict::Allow);
+    assert_eq!(
+        compiled.decide_connect("api.github.com", 443, git).verdict,
+        Verdict::Allow
+    );
 }

@@ -1,6 +1,8 @@
 //! Property tests over the public API: path globs (through `decide_request`),
 //! validation rules, and the parse → show → parse round trip.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
+
 use cordon_policy::{CompiledPolicy, EndpointId, Verdict, parse_str};
 use proptest::prelude::*;
 
@@ -15,7 +17,10 @@ fn with_rule(pattern: &str) -> (CompiledPolicy, EndpointId) {
     );
     let loaded = parse_str(&yaml, "<prop>").unwrap();
     let compiled = CompiledPolicy::compile(&loaded.policy).unwrap();
-    let id = compiled.decide_connect("api.example.com", 443, Some("/usr/bin/curl")).endpoint.unwrap();
+    let id = compiled
+        .decide_connect("api.example.com", 443, Some("/usr/bin/curl"))
+        .endpoint
+        .unwrap();
     (compiled, id)
 }
 

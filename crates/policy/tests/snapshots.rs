@@ -2,6 +2,8 @@
 //! the warnings of valid ones, and `policy show` of the default policy. A wording
 //! change shows up as a reviewable `.snap` diff (`cargo insta review`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
+
 use std::path::{Path, PathBuf};
 
 use cordon_policy::{default_policy, parse_str};
@@ -57,11 +59,23 @@ fn default_policy_show_output() {
 #[test]
 fn unknown_fields_get_did_you_mean_hints() {
     let cases = [
-        ("version: 1\nfilesystem_policy:\n  read_onyl: [/usr]\n", "read_only"),
-        ("version: 1\nlandlock:\n  compatability: best_effort\n", "compatibility"),
+        (
+            "version: 1\nfilesystem_policy:\n  read_onyl: [/usr]\n",
+            "read_only",
+        ),
+        (
+            "version: 1\nlandlock:\n  compatability: best_effort\n",
+            "compatibility",
+        ),
         ("version: 1\nresources:\n  memroy: 1GiB\n", "memory"),
-        ("version: 1\nnetwork_policies:\n  a:\n    endpoints:\n      - { host: x.example.com, prot: 443 }\n", "port"),
-        ("version: 1\nlandlock:\n  compatibility: best-effort\n", "best_effort"),
+        (
+            "version: 1\nnetwork_policies:\n  a:\n    endpoints:\n      - { host: x.example.com, prot: 443 }\n",
+            "port",
+        ),
+        (
+            "version: 1\nlandlock:\n  compatibility: best-effort\n",
+            "best_effort",
+        ),
     ];
     let rendered: Vec<String> = cases
         .iter()

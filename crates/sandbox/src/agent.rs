@@ -128,9 +128,8 @@ fn exec(launch: &Launch) -> (Failure, io::Error, String) {
     // error and report it only if no later directory has an executable of that name.
     let mut denied = None;
     for dir in &exec.search {
-        let candidate = Path::new(dir).join(Path::new(std::ffi::OsStr::from_bytes(
-            command.as_bytes(),
-        )));
+        let candidate =
+            Path::new(dir).join(Path::new(std::ffi::OsStr::from_bytes(command.as_bytes())));
         let Ok(candidate) = CString::new(candidate.as_os_str().as_bytes()) else {
             continue;
         };
@@ -138,7 +137,13 @@ fn exec(launch: &Launch) -> (Failure, io::Error, String) {
         match err.raw_os_error() {
             Some(libc::ENOENT) | Some(libc::ENOTDIR) => continue,
             Some(libc::EACCES) => denied = Some(err),
-            _ => return (classify(&err), err, candidate.to_string_lossy().into_owned()),
+            _ => {
+                return (
+                    classify(&err),
+                    err,
+                    candidate.to_string_lossy().into_owned(),
+                );
+            }
         }
     }
     match denied {

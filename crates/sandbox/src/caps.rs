@@ -16,7 +16,11 @@ pub(crate) fn drop_all() -> Result<String, String> {
             Ok(()) => known = cap + 1,
             // EINVAL: past the kernel's last capability.
             Err(err) if err.raw_os_error() == Some(libc::EINVAL) => break,
-            Err(err) => return Err(format!("drop capability {cap} from the bounding set: {err}")),
+            Err(err) => {
+                return Err(format!(
+                    "drop capability {cap} from the bounding set: {err}"
+                ));
+            }
         }
     }
     sys::ambient_clear().map_err(|e| format!("clear ambient capabilities: {e}"))?;

@@ -31,7 +31,9 @@ fn cgroup2_mount(mountinfo: &str) -> Option<PathBuf> {
 
 /// The caller's cgroup v2 path, from `/proc/self/cgroup` (`0::/path`).
 fn own_cgroup(proc_cgroup: &str) -> Option<&str> {
-    proc_cgroup.lines().find_map(|line| line.strip_prefix("0::"))
+    proc_cgroup
+        .lines()
+        .find_map(|line| line.strip_prefix("0::"))
 }
 
 /// Controllers the requested limits need.
@@ -97,13 +99,16 @@ impl Cgroup {
         let enabled = words(&parent.join("cgroup.subtree_control"));
         for controller in &wanted {
             if !enabled.iter().any(|e| e == controller) {
-                std::fs::write(parent.join("cgroup.subtree_control"), format!("+{controller}"))
-                    .map_err(|e| {
-                        format!(
-                            "cannot enable {controller} for child groups of {}: {e}",
-                            parent.display()
-                        )
-                    })?;
+                std::fs::write(
+                    parent.join("cgroup.subtree_control"),
+                    format!("+{controller}"),
+                )
+                .map_err(|e| {
+                    format!(
+                        "cannot enable {controller} for child groups of {}: {e}",
+                        parent.display()
+                    )
+                })?;
             }
         }
         let dir = parent.join(format!("cordon-{name}"));
@@ -159,7 +164,10 @@ mod tests {
 
     #[test]
     fn reads_the_v2_path_of_this_process() {
-        assert_eq!(own_cgroup("9:pids:/\n0::/user.slice/x.scope\n"), Some("/user.slice/x.scope"));
+        assert_eq!(
+            own_cgroup("9:pids:/\n0::/user.slice/x.scope\n"),
+            Some("/user.slice/x.scope")
+        );
         assert_eq!(own_cgroup("9:pids:/\n"), None);
     }
 

@@ -47,6 +47,8 @@ pub(crate) enum Message {
     },
     /// The proxy listener created inside the network namespace.
     Listener(OwnedFd),
+    /// The master of the agent's pty, opened from the sandbox's own devpts instance.
+    PtyMaster(OwnedFd),
 }
 
 /// One end of the channel.
@@ -88,17 +90,23 @@ impl Channel {
                 bytes.extend_from_slice(text.as_bytes());
                 self.send_bytes(&bytes)
             }
-            Message::Listener(fd) => {
+            Message::Listener(fd) => self.send_fd(b"F", fd),
+            Message::PtyMaster(fd) => self.send_fd(b"P", fd),
+        }
+    }
+
+    fn send_fd(&self, tag: &[u8], fd: &OwnedFd) -> io::Result<()> {
+        {
+            {
                 let fds = [fd.as_fd()];
-                let mut space =
-                    [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+                let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
                 let mut control = SendAncillaryBuffer::new(&mut space);
                 if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
                     return Err(io::Error::other("control buffer too small for one fd"));
                 }
                 rustix::net::sendmsg(
                     &self.fd,
-                    &[io::IoSlice::new(b"F")],
+                    &[io::IoSlice::new(tag)],
                     &mut control,
                     SendFlags::NOSIGNAL,
                 )?;
@@ -165,9 +173,10 @@ fn decode(bytes: &[u8], fd: Option<OwnedFd>) -> io::Result<Option<Message>> {
                 text: text(&rest[5..]),
             }
         }
-        b'F' => match fd {
-            Some(fd) => Message::Listener(fd),
-            None => return Err(io::Error::other("listener message without a descriptor")),
+        b'F' | b'P' => match fd {
+            Some(fd) if tag == b'F' => Message::Listener(fd),
+            Some(fd) => Message::PtyMaster(fd),
+            None => return Err(io::Error::other("descriptor message without a descriptor")),
         },
         _ => return Err(io::Error::other("malformed message on the sandbox channel")),
     };

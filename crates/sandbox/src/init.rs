@@ -23,7 +23,7 @@ use crate::mounts::plan::MountPlan;
 use crate::seccomp::SeccompFilters;
 use crate::spec::{LandlockMode, Resources};
 use crate::sys::{self, SignalSet};
-use crate::{agent, netns};
+use crate::{agent, netns, tty};
 
 /// Signals the supervisor and init pass on to the agent.
 pub(crate) const FORWARDED_SIGNALS: [libc::c_int; 7] = [
@@ -58,7 +58,9 @@ pub(crate) struct Launch {
     pub seccomp: SeccompFilters,
     /// The child end of the channel; close-on-exec.
     pub channel: Channel,
-    /// The pty's terminal end for `-t`.
+    /// `-t`: init opens a pty on the sandbox's devpts and sends the master out.
+    pub tty: bool,
+    /// The pty's terminal end, once init opened it.
     pub terminal: Option<OwnedFd>,
     /// Keep the caller's stdin (`-i`); otherwise the agent reads `/dev/null`.
     pub stdin: bool,
@@ -88,7 +90,7 @@ pub(crate) fn run(launch: Launch) -> ! {
 
 type StartError = (Channel, String);
 
-fn start(launch: Launch) -> Result<libc::pid_t, StartError> {
+fn start(mut launch: Launch) -> Result<libc::pid_t, StartError> {
     // Die with the supervisor (fail closed). Set before waiting for "go": if the supervisor
     // is already gone, the read below sees end-of-file.
     fn step(text: &str) -> impl FnOnce(std::io::Error) -> String + '_ {
@@ -117,7 +119,8 @@ fn start(launch: Launch) -> Result<libc::pid_t, StartError> {
         return Err((launch.channel, text));
     }
     let result = (|| {
-        rustix::system::sethostname(launch.hostname.as_bytes()).map_err(|e| step("set hostname")(e.into()))?;
+        rustix::system::sethostname(launch.hostname.as_bytes())
+            .map_err(|e| step("set hostname")(e.into()))?;
         netns::bring_up_loopback().map_err(step("bring up loopback"))?;
         if let Some(addr) = launch.proxy_listen {
             let listener = netns::listen(addr).map_err(step(&format!("listen on {addr}")))?;
@@ -129,6 +132,16 @@ fn start(launch: Launch) -> Result<libc::pid_t, StartError> {
         let mut mounts = LinuxMounts { sources };
         apply(&mut mounts, &launch.plan).map_err(|e| format!("build the sandbox root: {e}"))?;
         drop(mounts); // closes the host source descriptors
+        if launch.tty {
+            // From the sandbox's own devpts, so the agent's terminal is /dev/pts/N inside
+            // (ttyname works) and no host pty is involved.
+            let pty = tty::open().map_err(step("allocate a pty"))?;
+            launch
+                .channel
+                .send(&Message::PtyMaster(pty.master))
+                .map_err(step("hand the pty to the supervisor"))?;
+            launch.terminal = Some(pty.terminal);
+        }
         rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
             .map_err(|e| step("make init non-dumpable")(e.into()))?;
         // A session of its own: the caller's terminal signals reach only the supervisor,
@@ -162,7 +175,8 @@ fn start(launch: Launch) -> Result<libc::pid_t, StartError> {
 fn become_identity(ids: &IdMapping) -> Result<(), String> {
     use rustix::process::{Gid, Uid};
     if ids.rootful {
-        rustix::thread::set_thread_groups(&[]).map_err(|e| format!("drop supplementary groups: {e}"))?;
+        rustix::thread::set_thread_groups(&[])
+            .map_err(|e| format!("drop supplementary groups: {e}"))?;
     }
     let gid = Gid::from_raw(ids.inside.gid);
     let uid = Uid::from_raw(ids.inside.uid);

@@ -51,9 +51,11 @@ pub(crate) fn restrict(
     let mut warnings = Vec::new();
     if abi_number == 0 {
         if mode == LandlockMode::HardRequirement {
-            return Err("the kernel has no Landlock (needs Linux 5.13+ with landlock in the \
+            return Err(
+                "the kernel has no Landlock (needs Linux 5.13+ with landlock in the \
                         lsm= boot list); use landlock.compatibility: best_effort to run without it"
-                .into());
+                    .into(),
+            );
         }
         warnings.push("Landlock is not available in this kernel; running without it".into());
         return Ok(Applied {
@@ -80,7 +82,10 @@ pub(crate) fn restrict(
     let mut created = ruleset.create().map_err(err)?;
 
     let mut rules = 0;
-    let lists = [(read, AccessFs::from_read(abi)), (write, AccessFs::from_all(abi))];
+    let lists = [
+        (read, AccessFs::from_read(abi)),
+        (write, AccessFs::from_all(abi)),
+    ];
     for (paths, access) in lists {
         for path in paths {
             let fd = match PathFd::new(path) {

@@ -41,7 +41,7 @@ mod tty;
 
 pub use error::SandboxError;
 pub use idmap::{IdMapping, ROOT_ID_BASE, ROOT_ID_RANGE};
-pub use sandbox::{ExitStatus, Notice, Sandbox};
+pub use sandbox::{ExitStatus, Notice, Sandbox, valid_name};
 pub use spec::{Identity, LandlockMode, Resources, SandboxSpec, WORKDIR_INSIDE};
 
 /// The kernel's Landlock ABI version (0 when absent), for `-v` and diagnostics.

@@ -22,16 +22,24 @@ pub(crate) fn describe(resources: &Resources, cgroup: bool) -> String {
         }
     };
     if let Some(bytes) = resources.memory_bytes {
-        parts.push(format!("memory {bytes} bytes via {}", via("memory.max", "RLIMIT_AS (per process)")));
+        parts.push(format!(
+            "memory {bytes} bytes via {}",
+            via("memory.max", "RLIMIT_AS (per process)")
+        ));
     }
     if let Some(pids) = resources.pids {
-        parts.push(format!("pids {pids} via {}", via("pids.max", "RLIMIT_NPROC (per sandbox)")));
+        parts.push(format!(
+            "pids {pids} via {}",
+            via("pids.max", "RLIMIT_NPROC (per sandbox)")
+        ));
     }
     if let Some(cpu) = resources.cpu {
         if cgroup {
             parts.push(format!("cpu {cpu} via cgroup cpu.max"));
         } else {
-            parts.push(format!("cpu {cpu}: not applied (needs a delegated cgroup v2 subtree; no rlimit equivalent)"));
+            parts.push(format!(
+                "cpu {cpu}: not applied (needs a delegated cgroup v2 subtree; no rlimit equivalent)"
+            ));
         }
     }
     if parts.is_empty() {

@@ -64,7 +64,10 @@ impl Relay {
             fds.push(PollFd::new(&self.master, PollFlags::IN));
         }
         if self.stdin_open {
-            fds.push(PollFd::from_borrowed_fd(rustix::stdio::stdin(), PollFlags::IN));
+            fds.push(PollFd::from_borrowed_fd(
+                rustix::stdio::stdin(),
+                PollFlags::IN,
+            ));
         }
     }
 

@@ -88,22 +88,25 @@ pub struct Sandbox {
     _cgroup: Option<Cgroup>,
 }
 
-fn validate(spec: &SandboxSpec) -> Result<(), SandboxError> {
-    let invalid = |m: String| Err(SandboxError::InvalidSpec(m));
-    if spec.command.is_empty() {
-        return invalid("no command given".into());
-    }
-    let name_ok = !spec.name.is_empty()
-        && spec.name.len() <= MAX_HOSTNAME
-        && spec
-            .name
+/// Whether `name` can be a sandbox name (it becomes the hostname): 1-64 letters, digits,
+/// `-`, `_` or `.`.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_HOSTNAME
+        && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
-    if !name_ok {
-        return invalid(format!(
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+fn validate(spec: &SandboxSpec) -> Result<(), SandboxError> {
+    if spec.command.is_empty() {
+        return Err(SandboxError::InvalidSpec("no command given".into()));
+    }
+    if !valid_name(&spec.name) {
+        return Err(SandboxError::InvalidSpec(format!(
             "sandbox name {:?} must be 1-{MAX_HOSTNAME} letters, digits, '-', '_' or '.'",
             spec.name
-        ));
+        )));
     }
     Ok(())
 }
@@ -126,7 +129,8 @@ fn ensure_single_threaded() -> Result<(), SandboxError> {
 }
 
 fn c_string(bytes: &[u8], what: &str) -> Result<CString, SandboxError> {
-    CString::new(bytes).map_err(|_| SandboxError::InvalidSpec(format!("{what} contains a NUL byte")))
+    CString::new(bytes)
+        .map_err(|_| SandboxError::InvalidSpec(format!("{what} contains a NUL byte")))
 }
 
 fn prepare_exec(spec: &SandboxSpec) -> Result<Exec, SandboxError> {
@@ -219,14 +223,12 @@ impl Sandbox {
         } else {
             None
         };
-        notices.push(Notice::Layer(limits::describe(&spec.resources, cgroup.is_some())));
+        notices.push(Notice::Layer(limits::describe(
+            &spec.resources,
+            cgroup.is_some(),
+        )));
 
         let (ours, theirs) = channel::pair().map_err(|e| SandboxError::setup("socketpair", e))?;
-        let pty = if spec.tty {
-            Some(tty::open().map_err(|e| SandboxError::setup("allocate a pty", e))?)
-        } else {
-            None
-        };
         let forwarded = SignalSet::of(&FORWARDED_SIGNALS);
         let old_mask = forwarded
             .block()
@@ -238,17 +240,14 @@ impl Sandbox {
                 return Err(SandboxError::setup("signalfd", e));
             }
         };
-        let (master, terminal) = match pty {
-            Some(pty) => (Some(pty.master), Some(pty.terminal)),
-            None => (None, None),
-        };
         let launch = Launch {
             hostname: spec.name.clone(),
             ids,
             plan,
             seccomp,
             channel: theirs,
-            terminal,
+            tty: spec.tty,
+            terminal: None,
             stdin: spec.stdin,
             proxy_listen: spec.proxy_listen,
             exec,
@@ -298,9 +297,6 @@ impl Sandbox {
         ours.send(&Message::Go)
             .map_err(|e| SandboxError::setup("start the sandbox", e))?;
         sandbox.collect_reports(&ours, spec)?;
-        if let Some(master) = master {
-            sandbox.relay = Some(Relay::new(master, spec.stdin));
-        }
         Ok(sandbox)
     }
 
@@ -317,6 +313,10 @@ impl Sandbox {
                 Ok(Some(Message::Layer(text))) => self.notices.push(Notice::Layer(text)),
                 Ok(Some(Message::Listener(fd))) => {
                     self.proxy_listener = Some(TcpListener::from(fd));
+                }
+                Ok(Some(Message::PtyMaster(fd))) => {
+                    tty::copy_size(&fd);
+                    self.relay = Some(Relay::new(fd, spec.stdin));
                 }
                 Ok(Some(Message::Failed {
                     failure,
@@ -374,7 +374,9 @@ impl Sandbox {
     /// agent's status (init exits with it, 128+N for a signal).
     pub fn wait(mut self) -> Result<ExitStatus, SandboxError> {
         let Some(pidfd) = self.pidfd.take() else {
-            return Err(SandboxError::InvalidSpec("sandbox already waited for".into()));
+            return Err(SandboxError::InvalidSpec(
+                "sandbox already waited for".into(),
+            ));
         };
         loop {
             let in_flags = PollFlags::IN;
@@ -412,10 +414,8 @@ impl Sandbox {
 
     fn forward_signals(&mut self) {
         while let Ok(Some(sig)) = sys::read_signalfd(self.signals.as_fd()) {
-            if sig == libc::SIGWINCH {
-                if let Some(relay) = &self.relay {
-                    relay.resize();
-                }
+            if let (libc::SIGWINCH, Some(relay)) = (sig, &self.relay) {
+                relay.resize();
             }
             let _ = sys::kill(self.pid, sig);
         }

@@ -193,7 +193,9 @@ fn compile(
 
 /// A hand-written program: any syscall number with the x32 bit set answers `ENOSYS`.
 fn x32_guard() -> BpfProgram {
-    const BPF_LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
+    // BPF_LD | BPF_W | BPF_ABS (BPF_LD and BPF_W are 0).
+    const BPF_LD_W_ABS: u16 = 0x20;
+    // BPF_JMP | BPF_JGE | BPF_K.
     const BPF_JGE_K: u16 = 0x05 | 0x30;
     const BPF_RET_K: u16 = 0x06;
     let stmt = |code, k| sock_filter {
@@ -292,7 +294,10 @@ mod tests {
             "open_by_handle_at",
             "name_to_handle_at",
         ] {
-            assert!(names.contains(&required), "{required} missing from the deny-list");
+            assert!(
+                names.contains(&required),
+                "{required} missing from the deny-list"
+            );
         }
     }
 }

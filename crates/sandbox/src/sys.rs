@@ -205,9 +205,8 @@ impl SignalSet {
     /// A non-blocking, close-on-exec signalfd receiving the set's (blocked) signals.
     pub(crate) fn signalfd(&self) -> io::Result<OwnedFd> {
         // SAFETY: -1 asks for a new fd; the set pointer is valid.
-        let fd = check(unsafe {
-            libc::signalfd(-1, &self.0, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK)
-        })?;
+        let fd =
+            check(unsafe { libc::signalfd(-1, &self.0, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) })?;
         // SAFETY: signalfd returned a fresh descriptor that nothing else owns.
         Ok(unsafe { OwnedFd::from_raw_fd(fd) })
     }

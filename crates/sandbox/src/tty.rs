@@ -72,11 +72,8 @@ impl RawMode {
 
 impl Drop for RawMode {
     fn drop(&mut self) {
-        let _ = rustix::termios::tcsetattr(
-            rustix::stdio::stdin(),
-            OptionalActions::Now,
-            &self.saved,
-        );
+        let _ =
+            rustix::termios::tcsetattr(rustix::stdio::stdin(), OptionalActions::Now, &self.saved);
     }
 }
 

@@ -72,7 +72,7 @@ pub fn filter_env(
     let host: Vec<(OsString, OsString)> = host.into_iter().collect();
     let host_value = |name: &OsStr| host.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let mut env: Vec<(OsString, OsString)> = Vec::new();
-    let mut set = |env: &mut Vec<(OsString, OsString)>, name: OsString, value: OsString| {
+    let set = |env: &mut Vec<(OsString, OsString)>, name: OsString, value: OsString| {
         env.retain(|(k, _)| *k != name);
         env.push((name, value));
     };
@@ -141,7 +141,12 @@ mod tests {
         assert_eq!(get(&env, "PATH").unwrap(), "/usr/bin");
         assert_eq!(get(&env, "HOME").unwrap(), "/sandbox");
         assert_eq!(get(&env, "LC_ALL").unwrap(), "C");
-        for hidden in ["AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "SSH_AUTH_SOCK", "EDITOR"] {
+        for hidden in [
+            "AWS_SECRET_ACCESS_KEY",
+            "GITHUB_TOKEN",
+            "SSH_AUTH_SOCK",
+            "EDITOR",
+        ] {
             assert!(get(&env, hidden).is_none(), "{hidden} leaked");
         }
         assert!(warnings.is_empty());
@@ -158,7 +163,10 @@ mod tests {
         assert_eq!(get(&env, "EDITOR").unwrap(), "nano");
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("GITHUB_TOKEN"));
-        assert!(!warnings[0].contains("ghp_x"), "a warning must never show the value");
+        assert!(
+            !warnings[0].contains("ghp_x"),
+            "a warning must never show the value"
+        );
     }
 
     #[test]

@@ -11,7 +11,9 @@ pub enum SupervisorError {
     #[error("workdir {path}: {reason} (create the directory, or omit --workdir for a fresh one)")]
     Workdir { path: PathBuf, reason: String },
     /// The fresh per-run workdir could not be created.
-    #[error("cannot create a fresh workdir in {dir}: {source} (set TMPDIR to a writable directory)")]
+    #[error(
+        "cannot create a fresh workdir in {dir}: {source} (set TMPDIR to a writable directory)"
+    )]
     FreshWorkdir {
         dir: PathBuf,
         #[source]

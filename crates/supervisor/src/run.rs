@@ -8,15 +8,12 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use cordon_policy::Policy;
-use cordon_sandbox::{IdMapping, Notice, Sandbox};
+use cordon_sandbox::{IdMapping, Notice, Sandbox, valid_name};
 
 use crate::env::{EnvArg, filter_env};
 use crate::error::SupervisorError;
 use crate::spec::{RunRequest, sandbox_spec};
 use crate::workdir::{Workdir, random_hex};
-
-/// Longest sandbox name (it becomes the hostname).
-const MAX_NAME: usize = 64;
 
 /// What `cordon run` was asked to do.
 #[derive(Debug, Clone)]
@@ -40,12 +37,7 @@ pub struct RunOptions {
 }
 
 fn check_name(name: String) -> Result<String, SupervisorError> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_NAME
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if ok {
+    if valid_name(&name) {
         Ok(name)
     } else {
         Err(SupervisorError::Name(name))

@@ -93,7 +93,13 @@ mod tests {
         .unwrap();
         let spec = sandbox_spec(&loaded.policy, request());
         assert_eq!(spec.workdir, None);
-        assert_eq!(spec.identity, Identity { uid: 1234, gid: 1234 });
+        assert_eq!(
+            spec.identity,
+            Identity {
+                uid: 1234,
+                gid: 1234
+            }
+        );
         assert_eq!(spec.resources.pids, Some(64));
     }
 }

@@ -141,7 +141,11 @@ fn invalid(err: &PolicyError) -> anyhow::Error {
 }
 
 fn show(args: &ShowArgs) -> anyhow::Result<u8> {
-    let policy = load(if args.default { None } else { args.file.as_deref() })?;
+    let policy = load(if args.default {
+        None
+    } else {
+        args.file.as_deref()
+    })?;
     let text = if args.json {
         policy.to_json()
     } else {
@@ -156,7 +160,11 @@ fn show(args: &ShowArgs) -> anyhow::Result<u8> {
 }
 
 fn explain(args: &ExplainArgs) -> anyhow::Result<u8> {
-    let policy = load(if args.default { None } else { args.file.as_deref() })?;
+    let policy = load(if args.default {
+        None
+    } else {
+        args.file.as_deref()
+    })?;
     let compiled = CompiledPolicy::compile(&policy).map_err(|err| invalid(&err))?;
     let connect = compiled.decide_connect(&args.host, args.port, args.binary.as_deref());
     let request = match (&args.method, &args.path, connect.endpoint) {
@@ -172,7 +180,10 @@ fn explain(args: &ExplainArgs) -> anyhow::Result<u8> {
             serde_json::to_string_pretty(&value).context("cannot print JSON")?
         );
     } else {
-        print!("{}", explain_text(&compiled, args, &connect, request.as_ref()));
+        print!(
+            "{}",
+            explain_text(&compiled, args, &connect, request.as_ref())
+        );
     }
     Ok(exit::SUCCESS)
 }
@@ -223,7 +234,11 @@ fn explain_text(
     match (request, &args.method, &args.path) {
         (Some(request), Some(method), Some(path)) => {
             let ep = compiled.endpoint(request.endpoint);
-            let query = args.query.as_deref().map(|q| format!("?{q}")).unwrap_or_default();
+            let query = args
+                .query
+                .as_deref()
+                .map(|q| format!("?{q}"))
+                .unwrap_or_default();
             out.push_str(&format!(
                 "\nrequest:  {method} {path}{query} -> {}\n  rule:     {}\n  reason:   {}\n  enforcement: {}",
                 request.verdict.as_str(),

@@ -1,4 +1,5 @@
 //! `cordon policy validate|show|explain` driven through the real binary.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -59,8 +60,15 @@ fn validate_rejects_and_prints_one_line_per_problem() {
     let err = stderr(&out);
     let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
     assert_eq!(errors.len(), 9, "{err}");
-    assert!(errors.iter().all(|l| l.contains("invalid-many-problems.yaml:") && l.contains("(fix: ")));
-    assert!(err.contains("`process.run_as_user`: uid 0 is root"), "{err}");
+    assert!(
+        errors
+            .iter()
+            .all(|l| l.contains("invalid-many-problems.yaml:") && l.contains("(fix: "))
+    );
+    assert!(
+        err.contains("`process.run_as_user`: uid 0 is root"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -98,7 +106,10 @@ fn validate_without_files_is_a_usage_error() {
 
 #[test]
 fn show_default_yaml_round_trips_through_validate() {
-    let out = cordon().args(["policy", "show", "--default"]).output().unwrap();
+    let out = cordon()
+        .args(["policy", "show", "--default"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let yaml = stdout(&out);
     assert!(yaml.starts_with("version: 1\n"));
@@ -106,7 +117,11 @@ fn show_default_yaml_round_trips_through_validate() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("default.yaml");
     std::fs::write(&file, &yaml).unwrap();
-    cordon().args(["policy", "validate"]).arg(&file).assert().code(0);
+    cordon()
+        .args(["policy", "validate"])
+        .arg(&file)
+        .assert()
+        .code(0);
 }
 
 #[test]
@@ -157,15 +172,35 @@ fn explain_allowed_request_names_entry_and_rule() {
     let out = cordon()
         .args(["policy", "explain"])
         .arg(shared("valid-l7-rules.yaml"))
-        .args(["--host", "API.code.example.org", "--port", "443", "--binary", "/usr/bin/git"])
-        .args(["--method", "GET", "--path", "/org/x.git/info/refs", "--query", "service=git-upload-pack"])
+        .args([
+            "--host",
+            "API.code.example.org",
+            "--port",
+            "443",
+            "--binary",
+            "/usr/bin/git",
+        ])
+        .args([
+            "--method",
+            "GET",
+            "--path",
+            "/org/x.git/info/refs",
+            "--query",
+            "service=git-upload-pack",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.starts_with("decision: allow\n"), "{text}");
-    assert!(text.contains("network_policies.code_api.endpoints[0]"), "{text}");
-    assert!(text.contains("rule:     network_policies.code_api.endpoints[0].rules[1]"), "{text}");
+    assert!(
+        text.contains("network_policies.code_api.endpoints[0]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("rule:     network_policies.code_api.endpoints[0].rules[1]"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -173,7 +208,14 @@ fn explain_denied_request_names_the_deny_rule() {
     let out = cordon()
         .args(["policy", "explain"])
         .arg(shared("valid-l7-rules.yaml"))
-        .args(["--host", "api.code.example.org", "--port", "443", "--binary", "/usr/bin/git"])
+        .args([
+            "--host",
+            "api.code.example.org",
+            "--port",
+            "443",
+            "--binary",
+            "/usr/bin/git",
+        ])
         .args(["--method", "GET", "--path", "/repos/me/secret-repo/blob"])
         .output()
         .unwrap();
@@ -186,14 +228,25 @@ fn explain_denied_request_names_the_deny_rule() {
 #[test]
 fn explain_denied_connection_suggests_an_entry_that_validates() {
     let out = cordon()
-        .args(["policy", "explain", "--default", "--host", "pypi.org", "--port", "443"])
+        .args([
+            "policy",
+            "explain",
+            "--default",
+            "--host",
+            "pypi.org",
+            "--port",
+            "443",
+        ])
         .args(["--binary", "/usr/bin/python3.11", "--json"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["decision"], "deny");
-    assert_eq!(json["connect"]["reason"], "no network_policies endpoint matches this host");
+    assert_eq!(
+        json["connect"]["reason"],
+        "no network_policies endpoint matches this host"
+    );
     let suggestion = json["suggestion"].as_str().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("suggested.yaml");
@@ -201,7 +254,15 @@ fn explain_denied_connection_suggests_an_entry_that_validates() {
     let out = cordon()
         .args(["policy", "explain"])
         .arg(&file)
-        .args(["--host", "pypi.org", "--port", "443", "--binary", "/usr/bin/python3.11", "--json"])
+        .args([
+            "--host",
+            "pypi.org",
+            "--port",
+            "443",
+            "--binary",
+            "/usr/bin/python3.11",
+            "--json",
+        ])
         .output()
         .unwrap();
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -213,7 +274,14 @@ fn explain_audit_endpoint_reports_audit_deny() {
     let out = cordon()
         .args(["policy", "explain"])
         .arg(shared("valid-l7-rules.yaml"))
-        .args(["--host", "hooks.chat.example.com", "--port", "443", "--binary", "/usr/bin/curl"])
+        .args([
+            "--host",
+            "hooks.chat.example.com",
+            "--port",
+            "443",
+            "--binary",
+            "/usr/bin/curl",
+        ])
         .args(["--method", "DELETE", "--path", "/bot1/x", "--json"])
         .output()
         .unwrap();
@@ -226,7 +294,15 @@ fn explain_audit_endpoint_reports_audit_deny() {
 #[test]
 fn explain_method_needs_path() {
     let out = cordon()
-        .args(["policy", "explain", "--default", "--host", "a.example.com", "--port", "443"])
+        .args([
+            "policy",
+            "explain",
+            "--default",
+            "--host",
+            "a.example.com",
+            "--port",
+            "443",
+        ])
         .args(["--method", "GET"])
         .output()
         .unwrap();
@@ -270,8 +346,13 @@ fn rootless_validate_reads_a_world_readable_policy_and_not_a_private_one() {
         let private = dir.path().join("private.yaml");
         std::fs::copy(shared("valid-minimal.yaml"), &private).unwrap();
         std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let out = cordon_unprivileged(&["policy".as_ref(), "validate".as_ref(), private.as_os_str()]);
+        let out =
+            cordon_unprivileged(&["policy".as_ref(), "validate".as_ref(), private.as_os_str()]);
         assert_eq!(out.status.code(), Some(1));
-        assert!(stderr(&out).contains("Permission denied"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("Permission denied"),
+            "{}",
+            stderr(&out)
+        );
     }
 }

@@ -28,7 +28,11 @@ fn client_trusting(ca: &SandboxCa, alpn: &[&[u8]]) -> tokio_rustls::TlsConnector
 }
 
 /// Serves one connection: terminate, then echo one line back.
-async fn serve_once(term: TlsTerminator, io: tokio::io::DuplexStream, target: &'static str) -> Result<Option<String>, AcceptError> {
+async fn serve_once(
+    term: TlsTerminator,
+    io: tokio::io::DuplexStream,
+    target: &'static str,
+) -> Result<Option<String>, AcceptError> {
     let mut accepted = term.accept(io, target).await?;
     let mut buf = [0u8; 5];
     accepted.stream.read_exact(&mut buf).await.unwrap();
@@ -44,15 +48,24 @@ async fn terminates_with_a_leaf_for_the_connect_target() {
     let (client_io, server_io) = tokio::io::duplex(16 * 1024);
     let server = tokio::spawn(serve_once(term.clone(), server_io, "API.example.com."));
     let name = ServerName::try_from("api.example.com").unwrap();
-    let mut tls = client_trusting(&ca, &[b"h2", b"http/1.1"]).connect(name, client_io).await.unwrap();
-    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]), "ALPN is forced to http/1.1");
+    let mut tls = client_trusting(&ca, &[b"h2", b"http/1.1"])
+        .connect(name, client_io)
+        .await
+        .unwrap();
+    assert_eq!(
+        tls.get_ref().1.alpn_protocol(),
+        Some(&b"http/1.1"[..]),
+        "ALPN is forced to http/1.1"
+    );
     tls.write_all(b"hello").await.unwrap();
     let mut back = [0u8; 5];
     tls.read_exact(&mut back).await.unwrap();
     assert_eq!(&back, b"hello");
-    assert_eq!(server.await.unwrap().unwrap(), Some("api.example.com".into()));
+    assert_eq!(
+        server.await.unwrap().unwrap(),
+        Some("api.example.com".into())
+    );
 }
-
 
 #[tokio::test]
 async fn refuses_sni_naming_another_host() {
@@ -79,7 +92,10 @@ async fn accepts_no_sni_for_an_ip_target() {
     // rustls never sends an IP address as SNI: this is a no-SNI ClientHello, and the
     // leaf must carry the IP as a SAN for verification to pass.
     let name = ServerName::try_from("127.0.0.1").unwrap();
-    let mut tls = client_trusting(&ca, &[]).connect(name, client_io).await.unwrap();
+    let mut tls = client_trusting(&ca, &[])
+        .connect(name, client_io)
+        .await
+        .unwrap();
     tls.write_all(b"12345").await.unwrap();
     let mut back = [0u8; 5];
     tls.read_exact(&mut back).await.unwrap();
@@ -93,9 +109,17 @@ async fn a_client_pinning_another_ca_is_reported_as_rejecting_our_certificate() 
     let (client_io, server_io) = tokio::io::duplex(16 * 1024);
     let server = tokio::spawn(serve_once(term, server_io, "api.example.com"));
     let name = ServerName::try_from("api.example.com").unwrap();
-    assert!(client_trusting(&other, &[]).connect(name, client_io).await.is_err());
+    assert!(
+        client_trusting(&other, &[])
+            .connect(name, client_io)
+            .await
+            .is_err()
+    );
     let err = server.await.unwrap().unwrap_err();
-    assert!(matches!(err, AcceptError::ClientRejectedCertificate { .. }), "{err}");
+    assert!(
+        matches!(err, AcceptError::ClientRejectedCertificate { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("UnknownCA"), "{err}");
 }
 
@@ -106,7 +130,12 @@ async fn a_client_offering_only_h2_fails_the_handshake() {
     let (client_io, server_io) = tokio::io::duplex(16 * 1024);
     let server = tokio::spawn(serve_once(term, server_io, "api.example.com"));
     let name = ServerName::try_from("api.example.com").unwrap();
-    assert!(client_trusting(&ca, &[b"h2"]).connect(name, client_io).await.is_err());
+    assert!(
+        client_trusting(&ca, &[b"h2"])
+            .connect(name, client_io)
+            .await
+            .is_err()
+    );
     let err = server.await.unwrap().unwrap_err();
     assert!(matches!(err, AcceptError::Handshake(_)), "{err}");
 }
@@ -116,7 +145,10 @@ async fn plain_bytes_are_not_a_handshake() {
     let term = terminator();
     let (mut client_io, server_io) = tokio::io::duplex(16 * 1024);
     let server = tokio::spawn(serve_once(term, server_io, "api.example.com"));
-    client_io.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+    client_io
+        .write_all(b"GET / HTTP/1.1\r\n\r\n")
+        .await
+        .unwrap();
     let err = server.await.unwrap().unwrap_err();
     assert!(matches!(err, AcceptError::Handshake(_)), "{err}");
 }
@@ -163,7 +195,10 @@ async fn curl_and_python_trust_the_leaf_through_the_sandbox_ca() {
             Command::new("curl")
                 .args(["-sS", "--cacert"])
                 .arg(&ca_path)
-                .args(["--resolve", &format!("api.example.com:{}:127.0.0.1", addr.port())])
+                .args([
+                    "--resolve",
+                    &format!("api.example.com:{}:127.0.0.1", addr.port()),
+                ])
                 .arg(format!("https://api.example.com:{}/", addr.port()))
                 .output()
                 .expect("curl must be installed for this test")
@@ -171,7 +206,11 @@ async fn curl_and_python_trust_the_leaf_through_the_sandbox_ca() {
     })
     .await
     .unwrap();
-    assert!(curl.status.success(), "{}", String::from_utf8_lossy(&curl.stderr));
+    assert!(
+        curl.status.success(),
+        "{}",
+        String::from_utf8_lossy(&curl.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&curl.stdout), "terminated\n");
 
     let script = format!(
@@ -187,13 +226,24 @@ async fn curl_and_python_trust_the_leaf_through_the_sandbox_ca() {
     })
     .await
     .unwrap();
-    assert!(py.status.success(), "{}", String::from_utf8_lossy(&py.stderr));
-    assert_eq!(String::from_utf8_lossy(&py.stdout).trim(), "HTTP/1.1 200 OK");
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&py.stdout).trim(),
+        "HTTP/1.1 200 OK"
+    );
 
     // The twin: curl with its default system bundle does not trust the sandbox CA.
     let plain = tokio::task::spawn_blocking(move || {
         Command::new("curl")
-            .args(["-sS", "--resolve", &format!("api.example.com:{}:127.0.0.1", addr.port())])
+            .args([
+                "-sS",
+                "--resolve",
+                &format!("api.example.com:{}:127.0.0.1", addr.port()),
+            ])
             .arg(format!("https://api.example.com:{}/", addr.port()))
             .output()
             .unwrap()
@@ -222,7 +272,10 @@ async fn upstream_verification_accepts_the_right_ca_and_name_only() {
     let system = UpstreamTls::new(Some(unrelated.cert_pem())).unwrap();
     let tcp = TcpStream::connect(addr).await.unwrap();
     let err = system.connect("upstream.test", tcp).await.unwrap_err();
-    assert!(matches!(&err, UpstreamError::Certificate { reason, .. } if reason.contains("UnknownIssuer")), "{err}");
+    assert!(
+        matches!(&err, UpstreamError::Certificate { reason, .. } if reason.contains("UnknownIssuer")),
+        "{err}"
+    );
 
     // The right CA but the wrong name: the server's leaf is for upstream.test only
     // (the listener refuses the mismatching SNI, so the handshake fails either way).

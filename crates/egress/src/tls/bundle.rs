@@ -211,8 +211,7 @@ fn count_certificates(pem: &str) -> usize {
 
 /// PEM-encodes one DER certificate (RFC 7468: base64, 64 columns).
 fn der_to_pem(der: &CertificateDer<'_>) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let bytes = der.as_ref();
     let mut b64 = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
@@ -245,7 +244,10 @@ mod tests {
     fn bundle_holds_system_roots_and_the_sandbox_ca() {
         let ca = SandboxCa::generate().unwrap();
         let system = SystemRoots::load(Path::new("/"));
-        assert!(system.count > 10, "this machine has a system bundle: {system:?}");
+        assert!(
+            system.count > 10,
+            "this machine has a system bundle: {system:?}"
+        );
         let bundle = TrustBundle::build(&ca, &system);
         assert_eq!(count_certificates(&bundle.pem), system.count + 1);
         assert!(bundle.pem.ends_with(ca.cert_pem()));
@@ -263,7 +265,11 @@ mod tests {
             .arg(&ca_path)
             .output()
             .expect("openssl must be installed for this test");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     #[test]
@@ -281,11 +287,15 @@ mod tests {
         let r = root.path();
         fs::create_dir_all(r.join("etc/ssl/certs")).unwrap();
         fs::write(r.join("etc/ssl/certs/ca-certificates.crt"), "x").unwrap();
-        std::os::unix::fs::symlink("certs/ca-certificates.crt", r.join("etc/ssl/cert.pem")).unwrap();
+        std::os::unix::fs::symlink("certs/ca-certificates.crt", r.join("etc/ssl/cert.pem"))
+            .unwrap();
         fs::create_dir_all(r.join("etc/pki/tls/certs")).unwrap();
         std::os::unix::fs::symlink("/nowhere", r.join("etc/pki/tls/certs/ca-bundle.crt")).unwrap();
         let targets = mount_targets(r);
-        assert_eq!(targets, vec![PathBuf::from("/etc/ssl/certs/ca-certificates.crt")]);
+        assert_eq!(
+            targets,
+            vec![PathBuf::from("/etc/ssl/certs/ca-certificates.crt")]
+        );
     }
 
     #[test]
@@ -301,9 +311,20 @@ mod tests {
     fn env_vars_name_every_client() {
         let vars = env_vars("/etc/ssl/certs/ca-certificates.crt");
         let names: Vec<_> = vars.iter().map(|(k, _)| *k).collect();
-        for expected in ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "GIT_SSL_CAINFO", "PIP_CERT", "AWS_CA_BUNDLE"] {
+        for expected in [
+            "SSL_CERT_FILE",
+            "REQUESTS_CA_BUNDLE",
+            "CURL_CA_BUNDLE",
+            "NODE_EXTRA_CA_CERTS",
+            "GIT_SSL_CAINFO",
+            "PIP_CERT",
+            "AWS_CA_BUNDLE",
+        ] {
             assert!(names.contains(&expected), "{expected}");
         }
-        assert!(vars.iter().all(|(_, v)| v == "/etc/ssl/certs/ca-certificates.crt"));
+        assert!(
+            vars.iter()
+                .all(|(_, v)| v == "/etc/ssl/certs/ca-certificates.crt")
+        );
     }
 }

@@ -22,6 +22,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, PublicKeyData,
 };
+use rustls::client::danger::ServerCertVerifier;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, UnixTime};
 use sha2::{Digest, Sha256};
@@ -202,7 +203,8 @@ impl SandboxCa {
     /// Mints a throw-away leaf and verifies it against this CA's certificate with the
     /// same verifier clients use (webpki).
     fn check_signs_for_itself(&self) -> Result<(), String> {
-        let leaf = super::mint::mint_leaf(self, "probe.cordon.invalid").map_err(|e| e.to_string())?;
+        let leaf =
+            super::mint::mint_leaf(self, "probe.cordon.invalid").map_err(|e| e.to_string())?;
         let mut roots = rustls::RootCertStore::empty();
         roots
             .add(self.cert_der.clone())
@@ -266,7 +268,8 @@ fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TlsError> {
     file.sync_all().map_err(|e| io("cannot write", e))?;
     drop(file);
     // The umask may have cleared bits of a 0644 certificate; set them exactly.
-    fs::set_permissions(&tmp, fs::Permissions::from_mode(mode)).map_err(|e| io("cannot write", e))?;
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(mode))
+        .map_err(|e| io("cannot write", e))?;
     fs::rename(&tmp, path).map_err(|e| io("cannot write", e))
 }
 
@@ -280,7 +283,10 @@ mod tests {
         let ca = SandboxCa::generate().unwrap();
         let cert_path = ca.save(dir.path()).unwrap();
         assert_eq!(cert_path, dir.path().join(CA_CERT_FILE));
-        let key_mode = fs::metadata(dir.path().join(CA_KEY_FILE)).unwrap().permissions().mode();
+        let key_mode = fs::metadata(dir.path().join(CA_KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(key_mode & 0o777, 0o600);
         let cert_mode = fs::metadata(&cert_path).unwrap().permissions().mode();
         assert_eq!(cert_mode & 0o777, 0o644);
@@ -296,7 +302,10 @@ mod tests {
         let first = SandboxCa::load_or_generate(&dir.path().join("state")).unwrap();
         let second = SandboxCa::load_or_generate(&dir.path().join("state")).unwrap();
         assert_eq!(first.fingerprint_sha256(), second.fingerprint_sha256());
-        let dir_mode = fs::metadata(dir.path().join("state")).unwrap().permissions().mode();
+        let dir_mode = fs::metadata(dir.path().join("state"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(dir_mode & 0o777, 0o700);
     }
 
@@ -307,7 +316,10 @@ mod tests {
         let key = dir.path().join(CA_KEY_FILE);
         fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
         let err = SandboxCa::load(dir.path()).unwrap_err();
-        assert!(matches!(err, TlsError::KeyPermissions { mode: 0o644, .. }), "{err}");
+        assert!(
+            matches!(err, TlsError::KeyPermissions { mode: 0o644, .. }),
+            "{err}"
+        );
         // The twin: the same files with the right mode load.
         fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
         SandboxCa::load(dir.path()).unwrap();
@@ -328,7 +340,12 @@ mod tests {
         let ca = SandboxCa::generate().unwrap();
         let fp = ca.fingerprint_sha256();
         assert_eq!(fp.len(), 32 * 3 - 1);
-        assert!(fp.split(':').all(|pair| pair.len() == 2 && pair.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase())));
+        assert!(fp.split(':').all(|pair| {
+            pair.len() == 2
+                && pair
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase())
+        }));
         assert!(!format!("{ca:?}").contains("PRIVATE"));
     }
 

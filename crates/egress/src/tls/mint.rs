@@ -204,6 +204,8 @@ impl LeafCache {
 
 #[cfg(test)]
 mod tests {
+    use rustls::client::danger::ServerCertVerifier;
+
     use super::*;
 
     fn cache() -> LeafCache {
@@ -227,7 +229,10 @@ mod tests {
         let ca = SandboxCa::generate().unwrap();
         mint_leaf(&ca, "127.0.0.1").unwrap();
         mint_leaf(&ca, "::1").unwrap();
-        assert!(matches!(mint_leaf(&ca, "bad host!"), Err(TlsError::InvalidHost(_))));
+        assert!(matches!(
+            mint_leaf(&ca, "bad host!"),
+            Err(TlsError::InvalidHost(_))
+        ));
         assert!(matches!(mint_leaf(&ca, ""), Err(TlsError::InvalidHost(_))));
     }
 
@@ -243,9 +248,17 @@ mod tests {
         assert_eq!(cache.len(), MAX_CACHED_LEAVES);
         assert_eq!(cache.minted(), minted + 1);
         cache.server_config("h0.test").unwrap();
-        assert_eq!(cache.minted(), minted + 1, "h0 was recently used and must still be cached");
+        assert_eq!(
+            cache.minted(),
+            minted + 1,
+            "h0 was recently used and must still be cached"
+        );
         cache.server_config("h1.test").unwrap();
-        assert_eq!(cache.minted(), minted + 2, "h1 was the least recently used and was evicted");
+        assert_eq!(
+            cache.minted(),
+            minted + 2,
+            "h1 was the least recently used and was evicted"
+        );
     }
 
     #[test]

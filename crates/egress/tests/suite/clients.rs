@@ -41,11 +41,20 @@ except OSError as e:
 "#,
         proxy = env.addr
     );
-    let out = run(Command::new(tool("python3")).args(["-c", &script]).env("http_proxy", env.proxy_url()));
+    let out = run(Command::new(tool("python3"))
+        .args(["-c", &script])
+        .env("http_proxy", env.proxy_url()));
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines[..3], ["srv GET /py len=0", "403", "srv GET /tunnelled len=0"], "{text} {out:?}");
-    assert!(lines[3].starts_with("tunnel refused:") && lines[3].contains("403"), "{text}");
+    assert_eq!(
+        lines[..3],
+        ["srv GET /py len=0", "403", "srv GET /tunnelled len=0"],
+        "{text} {out:?}"
+    );
+    assert!(
+        lines[3].starts_with("tunnel refused:") && lines[3].contains("403"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -56,14 +65,39 @@ fn git_clone_over_http_through_the_proxy() {
     let bare = work.path().join("www/repo.git");
     let sh = |args: &[&str], dir: &std::path::Path| {
         let out = run(Command::new(&git).args(args).current_dir(dir));
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     std::fs::create_dir_all(&src).unwrap();
     sh(&["init", "-q", "-b", "main"], &src);
     std::fs::write(src.join("README"), "hello through cordon\n").unwrap();
     sh(&["add", "README"], &src);
-    sh(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "init"], &src);
-    sh(&["clone", "-q", "--bare", src.to_str().unwrap(), bare.to_str().unwrap()], work.path());
+    sh(
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "-m",
+            "init",
+        ],
+        &src,
+    );
+    sh(
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            src.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+        work.path(),
+    );
     sh(&["update-server-info"], &bare);
 
     let srv = HttpServer::serve("git", "127.0.0.1:0", Some(work.path().join("www")));
@@ -71,19 +105,46 @@ fn git_clone_over_http_through_the_proxy() {
     let env = Env::start(&policy(p), &["api.test:127.0.0.1", "evil.test:127.0.0.1"]);
     let clone = work.path().join("clone");
     let out = run(Command::new(&git)
-        .args(["clone", "-q", &format!("http://api.test:{p}/repo.git"), clone.to_str().unwrap()])
+        .args([
+            "clone",
+            "-q",
+            &format!("http://api.test:{p}/repo.git"),
+            clone.to_str().unwrap(),
+        ])
         .env("http_proxy", env.proxy_url()));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(std::fs::read_to_string(clone.join("README")).unwrap(), "hello through cordon\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(clone.join("README")).unwrap(),
+        "hello through cordon\n"
+    );
 
     // Twin: the same repository under a denied name.
     let out = run(Command::new(&git)
-        .args(["clone", "-q", &format!("http://evil.test:{p}/repo.git"), work.path().join("no").to_str().unwrap()])
+        .args([
+            "clone",
+            "-q",
+            &format!("http://evil.test:{p}/repo.git"),
+            work.path().join("no").to_str().unwrap(),
+        ])
         .env("http_proxy", env.proxy_url()));
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("403"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("403"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines = env.audit_for("api.test", 1);
-    assert!(lines[0]["actor"]["process"]["file"]["path"].as_str().unwrap().contains("git"), "{lines:?}");
+    assert!(
+        lines[0]["actor"]["process"]["file"]["path"]
+            .as_str()
+            .unwrap()
+            .contains("git"),
+        "{lines:?}"
+    );
 }
 
 #[test]
@@ -93,7 +154,13 @@ fn wget_allowed_and_denied() {
     let env = Env::start(&policy(p), &["api.test:127.0.0.1", "evil.test:127.0.0.1"]);
     let wget = |host: &str| {
         run(Command::new(tool("wget"))
-            .args(["-q", "-O", "-", "--content-on-error", &format!("http://{host}:{p}/w")])
+            .args([
+                "-q",
+                "-O",
+                "-",
+                "--content-on-error",
+                &format!("http://{host}:{p}/w"),
+            ])
             .env("http_proxy", env.proxy_url()))
     };
     let ok = wget("api.test");
@@ -128,5 +195,9 @@ function get(host) {{
         proxy_port = env.addr.port()
     );
     let out = run(Command::new(tool("node")).args(["-e", &script]));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "200 srv GET /node len=0\n403\n", "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "200 srv GET /node len=0\n403\n",
+        "{out:?}"
+    );
 }

@@ -13,13 +13,18 @@ use super::forward::any_binary;
 /// Sends a CONNECT and returns the response head and whatever body came with it.
 pub fn connect(env: &Env, authority: &str, extra: &[u8]) -> (TcpStream, String) {
     let mut stream = TcpStream::connect(env.addr).unwrap();
-    let mut request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n").into_bytes();
+    let mut request =
+        format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n").into_bytes();
     request.extend_from_slice(extra);
     stream.write_all(&request).unwrap();
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(stream.read(&mut byte).unwrap(), 1, "proxy closed during the response head");
+        assert_eq!(
+            stream.read(&mut byte).unwrap(),
+            1,
+            "proxy closed during the response head"
+        );
         head.push(byte[0]);
     }
     (stream, String::from_utf8(head).unwrap())
@@ -28,7 +33,11 @@ pub fn connect(env: &Env, authority: &str, extra: &[u8]) -> (TcpStream, String) 
 fn body_of(stream: &mut TcpStream, head: &str) -> String {
     let length: usize = head
         .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap())
+        })
         .unwrap();
     let mut body = vec![0; length];
     stream.read_exact(&mut body).unwrap();
@@ -45,7 +54,10 @@ fn policy(port: u16) -> String {
 fn tunnel_to_allowed_host_relays_and_is_audited_at_close() {
     let srv = HttpServer::start("srv", "127.0.0.1:0");
     let env = Env::start(&policy(srv.port()), &["api.test:127.0.0.1"]);
-    let (code, body) = curl(&env, &["-p", &format!("http://api.test:{}/via-tunnel", srv.port())]);
+    let (code, body) = curl(
+        &env,
+        &["-p", &format!("http://api.test:{}/via-tunnel", srv.port())],
+    );
     assert_eq!((code, body.as_str()), (200, "srv GET /via-tunnel len=0\n"));
     let lines = env.audit_for("api.test", 1);
     let line = &lines[0];
@@ -63,7 +75,10 @@ fn tunnel_to_allowed_host_relays_and_is_audited_at_close() {
 #[test]
 fn denied_connect_gets_403_json() {
     let srv = HttpServer::start("srv", "127.0.0.1:0");
-    let env = Env::start(&policy(srv.port()), &["api.test:127.0.0.1", "evil.test:127.0.0.1"]);
+    let env = Env::start(
+        &policy(srv.port()),
+        &["api.test:127.0.0.1", "evil.test:127.0.0.1"],
+    );
     let (_, head) = connect(&env, &format!("api.test:{}", srv.port()), b"");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let (mut stream, head) = connect(&env, &format!("evil.test:{}", srv.port()), b"");
@@ -80,7 +95,11 @@ fn denied_connect_gets_403_json() {
 fn bytes_sent_before_the_tunnel_exists_are_delivered() {
     let echo = EchoServer::start();
     let env = Env::start(&policy(echo.addr.port()), &["api.test:127.0.0.1"]);
-    let (mut stream, head) = connect(&env, &format!("api.test:{}", echo.addr.port()), b"early bytes");
+    let (mut stream, head) = connect(
+        &env,
+        &format!("api.test:{}", echo.addr.port()),
+        b"early bytes",
+    );
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let mut echoed = [0u8; 11];
     stream.read_exact(&mut echoed).unwrap();
@@ -99,7 +118,13 @@ fn both_relay_modes_move_large_bodies_intact() {
                 ..Options::default()
             },
         );
-        let (code, body) = curl(&env, &["-p", &format!("http://api.test:{}/bytes/5000000", srv.port())]);
+        let (code, body) = curl(
+            &env,
+            &[
+                "-p",
+                &format!("http://api.test:{}/bytes/5000000", srv.port()),
+            ],
+        );
         assert_eq!(code, 200, "{relay:?}");
         assert_eq!(body.len(), 5_000_000, "{relay:?}");
         assert!(body.bytes().all(|b| b == b'x'));

@@ -21,14 +21,31 @@ fn host_allowed_for_curl_is_denied_to_python() {
     let script = format!(
         "import urllib.request, urllib.error, sys\ntry:\n    urllib.request.urlopen('http://api.test:{p}/')\nexcept urllib.error.HTTPError as e:\n    sys.stdout.write(str(e.code) + ' ' + e.read().decode())\n"
     );
-    let out = run(Command::new(tool("python3")).args(["-c", &script]).env("http_proxy", env.proxy_url()));
+    let out = run(Command::new(tool("python3"))
+        .args(["-c", &script])
+        .env("http_proxy", env.proxy_url()));
     let text = String::from_utf8_lossy(&out.stdout);
-    let (code, body) = text.split_once(' ').unwrap_or_else(|| panic!("python said {text:?} {out:?}"));
+    let (code, body) = text
+        .split_once(' ')
+        .unwrap_or_else(|| panic!("python said {text:?} {out:?}"));
     assert_eq!(code, "403");
     let v: Value = serde_json::from_str(body).unwrap();
-    assert_eq!(v["reason"], "an endpoint matches host and port but its entry does not list this binary");
-    assert!(v["binary"].as_str().unwrap().starts_with("/usr/bin/python3"), "{v}");
-    let line = env.audit_for("api.test", 2).into_iter().find(|l| l["unmapped"]["action"] == "deny").unwrap();
+    assert_eq!(
+        v["reason"],
+        "an endpoint matches host and port but its entry does not list this binary"
+    );
+    assert!(
+        v["binary"]
+            .as_str()
+            .unwrap()
+            .starts_with("/usr/bin/python3"),
+        "{v}"
+    );
+    let line = env
+        .audit_for("api.test", 2)
+        .into_iter()
+        .find(|l| l["unmapped"]["action"] == "deny")
+        .unwrap();
     assert!(line["actor"]["process"]["pid"].is_u64());
     assert_eq!(line["policy"]["name"], "api");
 }
@@ -47,25 +64,53 @@ fn binary_swapped_after_first_use_is_refused() {
     );
     let env = Env::start(&policy, &["api.test:127.0.0.1"]);
     // First use: trusted, and again while unchanged.
-    assert_eq!(curl_with(&tool_path, &env, &[&format!("http://api.test:{p}/")]).0, 200);
-    assert_eq!(curl_with(&tool_path, &env, &[&format!("http://api.test:{p}/")]).0, 200);
+    assert_eq!(
+        curl_with(&tool_path, &env, &[&format!("http://api.test:{p}/")]).0,
+        200
+    );
+    assert_eq!(
+        curl_with(&tool_path, &env, &[&format!("http://api.test:{p}/")]).0,
+        200
+    );
 
     // Same path, other contents (wget): refused.
     std::fs::copy(tool("wget"), &tool_path).unwrap();
     let out = run(Command::new(&tool_path)
-        .args(["-q", "-O", "-", "--content-on-error", &format!("http://api.test:{p}/")])
+        .args([
+            "-q",
+            "-O",
+            "-",
+            "--content-on-error",
+            &format!("http://api.test:{p}/"),
+        ])
         .env("http_proxy", env.proxy_url()));
     assert!(!out.status.success());
     let body = String::from_utf8_lossy(&out.stdout);
     let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
     assert_eq!(v["error"], "policy_denied");
-    assert!(v["reason"].as_str().unwrap().contains("changed since its first use"), "{v}");
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .contains("changed since its first use"),
+        "{v}"
+    );
 
     let lines = env.audit_for("api.test", 3);
-    let refusal = lines.iter().find(|l| l["unmapped"]["action"] == "deny").unwrap();
+    let refusal = lines
+        .iter()
+        .find(|l| l["unmapped"]["action"] == "deny")
+        .unwrap();
     assert_eq!(refusal["severity"], "High");
-    assert_eq!(refusal["actor"]["process"]["file"]["path"], tool_path.to_str().unwrap());
-    let first = lines[0]["actor"]["process"]["file"]["hashes"][0]["value"].as_str().unwrap();
-    let now = refusal["actor"]["process"]["file"]["hashes"][0]["value"].as_str().unwrap();
+    assert_eq!(
+        refusal["actor"]["process"]["file"]["path"],
+        tool_path.to_str().unwrap()
+    );
+    let first = lines[0]["actor"]["process"]["file"]["hashes"][0]["value"]
+        .as_str()
+        .unwrap();
+    let now = refusal["actor"]["process"]["file"]["hashes"][0]["value"]
+        .as_str()
+        .unwrap();
     assert_ne!(first, now);
 }

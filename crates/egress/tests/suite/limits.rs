@@ -41,7 +41,11 @@ fn connections_over_the_limit_get_503_and_existing_ones_continue() {
     assert_eq!(env.proxy().stats().rejected_connections, 1);
     // Twin: with a slot free again, requests go through.
     drop(first);
-    assert!(eventually(|| curl(&env, &[&format!("http://api.test:{}/", srv.port())]).0 == 200));
+    assert!(eventually(|| curl(
+        &env,
+        &[&format!("http://api.test:{}/", srv.port())]
+    )
+    .0 == 200));
 }
 
 #[test]
@@ -49,11 +53,25 @@ fn oversized_request_head_gets_431() {
     let srv = HttpServer::start("srv", "127.0.0.1:0");
     let env = Env::start(&policy(srv.port()), &["api.test:127.0.0.1"]);
     let big = "a".repeat(cordon_egress::limits::MAX_REQUEST_HEAD_BYTES);
-    let (code, _) = curl(&env, &["-H", &format!("X-Big: {big}"), &format!("http://api.test:{}/", srv.port())]);
+    let (code, _) = curl(
+        &env,
+        &[
+            "-H",
+            &format!("X-Big: {big}"),
+            &format!("http://api.test:{}/", srv.port()),
+        ],
+    );
     assert_eq!(code, 431);
     // Twin: a large but acceptable header passes.
     let fine = "a".repeat(8 * 1024);
-    let (code, _) = curl(&env, &["-H", &format!("X-Big: {fine}"), &format!("http://api.test:{}/", srv.port())]);
+    let (code, _) = curl(
+        &env,
+        &[
+            "-H",
+            &format!("X-Big: {fine}"),
+            &format!("http://api.test:{}/", srv.port()),
+        ],
+    );
     assert_eq!(code, 200);
 }
 
@@ -78,9 +96,15 @@ fn idle_tunnel_is_closed_and_audited() {
     tunnel.write_all(b"hi").unwrap();
     let mut buf = [0u8; 2];
     tunnel.read_exact(&mut buf).unwrap();
-    tunnel.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    tunnel
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut rest = Vec::new();
-    assert_eq!(tunnel.read_to_end(&mut rest).unwrap_or(0), 0, "idle tunnel must be closed");
+    assert_eq!(
+        tunnel.read_to_end(&mut rest).unwrap_or(0),
+        0,
+        "idle tunnel must be closed"
+    );
     let lines = env.audit_for("api.test", 1);
     assert_eq!(lines[0]["status_detail"], "closed: idle timeout");
     assert_eq!(lines[0]["traffic"]["bytes_out"], 2);

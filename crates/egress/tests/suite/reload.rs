@@ -18,17 +18,26 @@ fn policy(host: &str, port: u16) -> String {
 fn allow_to_deny_and_back_without_restart() {
     let srv = HttpServer::start("srv", "127.0.0.1:0");
     let p = srv.port();
-    let mut env = Env::start(&policy("api.test", p), &["api.test:127.0.0.1", "other.test:127.0.0.1"]);
+    let mut env = Env::start(
+        &policy("api.test", p),
+        &["api.test:127.0.0.1", "other.test:127.0.0.1"],
+    );
     env.watch();
     let url = format!("http://api.test:{p}/");
     assert_eq!(curl(&env, &[&url]).0, 200);
 
     env.write_policy(&policy("other.test", p));
-    assert!(eventually(|| curl(&env, &[&url]).0 == 403), "allow→deny reload not applied");
+    assert!(
+        eventually(|| curl(&env, &[&url]).0 == 403),
+        "allow→deny reload not applied"
+    );
     assert_eq!(curl(&env, &[&format!("http://other.test:{p}/")]).0, 200);
 
     env.write_policy(&policy("api.test", p));
-    assert!(eventually(|| curl(&env, &[&url]).0 == 200), "deny→allow reload not applied");
+    assert!(
+        eventually(|| curl(&env, &[&url]).0 == 200),
+        "deny→allow reload not applied"
+    );
     assert_eq!(env.proxy().stats().generation, 3);
     let applied: Vec<_> = env
         .audit_lines()
@@ -50,9 +59,17 @@ fn invalid_policy_is_rejected_and_the_old_one_keeps_running() {
     let url = format!("http://api.test:{p}/");
     env.write_policy("version: 1\nnetwork_policies:\n  api:\n    endpoints:\n      - { host: api.test, port: 99999 }\n");
     assert!(
-        eventually(|| env.audit_lines().iter().any(|l| l["unmapped"]["action"] == "policy-rejected")),
-        "no rejection audited: {}",
-        env.raw_text()
+        eventually(|| env
+            .audit_lines()
+            .iter()
+            .any(|l| l["unmapped"]["action"] == "policy-rejected")),
+        "no rejection audited: {} {:?} {:?}",
+        env.raw_text(),
+        env.proxy().stats(),
+        std::fs::read_dir(env.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect::<Vec<_>>()
     );
     let rejected = env
         .audit_lines()
@@ -60,17 +77,24 @@ fn invalid_policy_is_rejected_and_the_old_one_keeps_running() {
         .find(|l| l["unmapped"]["action"] == "policy-rejected")
         .unwrap();
     let message = rejected["message"].as_str().unwrap();
-    assert!(message.contains("previous policy still in force"), "{message}");
+    assert!(
+        message.contains("previous policy still in force"),
+        "{message}"
+    );
     assert!(message.contains("port"), "{message}");
     assert_eq!(curl(&env, &[&url]).0, 200, "old policy must still allow");
     assert_eq!(env.proxy().stats().generation, 1);
 
     // A valid policy that changes a static section is refused too.
-    env.write_policy(&format!("{}filesystem_policy:\n  read_write: [/tmp, /var/tmp]\n", policy("api.test", p)));
-    assert!(eventually(|| env
-        .audit_lines()
-        .iter()
-        .any(|l| l["message"].as_str().is_some_and(|m| m.contains("filesystem_policy") && m.contains("restart")))));
+    env.write_policy(&format!(
+        "{}filesystem_policy:\n  read_write: [/tmp, /var/tmp]\n",
+        policy("api.test", p)
+    ));
+    assert!(eventually(|| env.audit_lines().iter().any(|l| {
+        l["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("filesystem_policy") && m.contains("restart"))
+    })));
     assert_eq!(env.proxy().stats().generation, 1);
 
     // Twin: a valid network change is applied.
@@ -82,7 +106,10 @@ fn invalid_policy_is_rejected_and_the_old_one_keeps_running() {
 fn open_tunnel_is_closed_when_a_reload_denies_its_destination() {
     let echo = EchoServer::start();
     let port = echo.addr.port();
-    let env = Env::start(&policy("api.test", port), &["api.test:127.0.0.1", "other.test:127.0.0.1"]);
+    let env = Env::start(
+        &policy("api.test", port),
+        &["api.test:127.0.0.1", "other.test:127.0.0.1"],
+    );
 
     let (mut kept, head) = connect(&env, &format!("api.test:{port}"), b"");
     assert!(head.starts_with("HTTP/1.1 200"));
@@ -103,7 +130,9 @@ fn open_tunnel_is_closed_when_a_reload_denies_its_destination() {
 
     // A reload that denies it closes the rest.
     env.proxy().reload(compile(&policy("other.test", port)));
-    closed.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    closed
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut rest = Vec::new();
     let n = closed.read_to_end(&mut rest).unwrap_or(0);
     assert_eq!(n, 0, "the tunnel must be closed, not echo");

@@ -11,7 +11,10 @@ use super::forward::any_binary;
 fn reason(env: &Env, url: &str) -> String {
     let (code, body) = curl(env, &[url]);
     assert_eq!(code, 403, "{url}: {body}");
-    serde_json::from_str::<Value>(&body).unwrap()["reason"].as_str().unwrap().to_owned()
+    serde_json::from_str::<Value>(&body).unwrap()["reason"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[test]
@@ -21,12 +24,21 @@ fn metadata_address_is_refused_literal_and_by_name() {
     let policy = any_binary(&format!(
         "  wild:\n    endpoints:\n      - {{ host: \"*.wild.test\", port: 80 }}\n      - {{ host: exact.test, port: {p} }}\n    binaries:\n      - {{ path: \"/**\" }}\n"
     ));
-    let env = Env::start(&policy, &["meta.wild.test:169.254.169.254", "exact.test:127.0.0.1"]);
+    let env = Env::start(
+        &policy,
+        &["meta.wild.test:169.254.169.254", "exact.test:127.0.0.1"],
+    );
     // Literal: no entry names it.
-    assert_eq!(reason(&env, "http://169.254.169.254/latest/meta-data/"), "no network_policies endpoint matches this host");
+    assert_eq!(
+        reason(&env, "http://169.254.169.254/latest/meta-data/"),
+        "no network_policies endpoint matches this host"
+    );
     // By a wildcard-matched name: the policy matches, the address check refuses.
     let why = reason(&env, "http://meta.wild.test/latest/meta-data/");
-    assert!(why.contains("169.254.169.254 is a cloud metadata address"), "{why}");
+    assert!(
+        why.contains("169.254.169.254 is a cloud metadata address"),
+        "{why}"
+    );
     // Twin: an exact name written by the operator reaches its internal address.
     assert_eq!(curl(&env, &[&format!("http://exact.test:{p}/")]).0, 200);
 }
@@ -40,15 +52,28 @@ fn loopback_port_outside_the_policy_is_refused() {
         allowed.port()
     ));
     let env = Env::start(&policy, &[]);
-    assert_eq!(curl(&env, &[&format!("http://127.0.0.1:{}/", allowed.port())]).0, 200);
+    assert_eq!(
+        curl(&env, &[&format!("http://127.0.0.1:{}/", allowed.port())]).0,
+        200
+    );
     assert_eq!(
         reason(&env, &format!("http://127.0.0.1:{}/", other.port())),
         "an endpoint matches this host but not this port"
     );
     // Through a tunnel too.
-    let (code, _) = curl(&env, &["-p", &format!("http://127.0.0.1:{}/", other.port())]);
+    let (code, _) = curl(
+        &env,
+        &["-p", &format!("http://127.0.0.1:{}/", other.port())],
+    );
     assert_ne!(code, 200);
-    assert_eq!(curl(&env, &["-p", &format!("http://127.0.0.1:{}/", allowed.port())]).0, 200);
+    assert_eq!(
+        curl(
+            &env,
+            &["-p", &format!("http://127.0.0.1:{}/", allowed.port())]
+        )
+        .0,
+        200
+    );
 }
 
 #[test]
@@ -58,7 +83,10 @@ fn wildcard_name_resolving_to_loopback_is_refused() {
     let policy = any_binary(&format!(
         "  svc:\n    endpoints:\n      - {{ host: \"*.svc.test\", port: {p} }}\n      - {{ host: api.svc2.test, port: {p} }}\n    binaries:\n      - {{ path: \"/**\" }}\n"
     ));
-    let env = Env::start(&policy, &["rebind.svc.test:127.0.0.1", "api.svc2.test:127.0.0.1"]);
+    let env = Env::start(
+        &policy,
+        &["rebind.svc.test:127.0.0.1", "api.svc2.test:127.0.0.1"],
+    );
     let why = reason(&env, &format!("http://rebind.svc.test:{p}/"));
     assert!(why.contains("127.0.0.1 is loopback"), "{why}");
     let (code, _) = curl(&env, &["-p", &format!("http://rebind.svc.test:{p}/")]);
@@ -75,7 +103,10 @@ fn ipv6_loopback_is_refused_unless_written_exactly() {
         "  v6:\n    endpoints:\n      - {{ host: \"::1\", port: {p} }}\n      - {{ host: \"*.six.test\", port: {p} }}\n    binaries:\n      - {{ path: \"/**\" }}\n"
     ));
     let env = Env::start(&policy, &["lo.six.test:::1"]);
-    assert_eq!(curl(&env, &[&format!("http://[::1]:{p}/")]), (200, "v6 GET / len=0\n".into()));
+    assert_eq!(
+        curl(&env, &[&format!("http://[::1]:{p}/")]),
+        (200, "v6 GET / len=0\n".into())
+    );
     let why = reason(&env, &format!("http://lo.six.test:{p}/"));
     assert!(why.contains("::1 is loopback"), "{why}");
     assert_eq!(
@@ -94,10 +125,16 @@ fn ipv4_mapped_ipv6_is_judged_as_ipv4() {
     ));
     let env = Env::start(&policy, &["m.mapped.test:::ffff:127.0.0.1"]);
     // The mapped literal is 127.0.0.1: allowed on the allowed port...
-    assert_eq!(curl(&env, &[&format!("http://[::ffff:127.0.0.1]:{p}/")]).0, 200);
+    assert_eq!(
+        curl(&env, &[&format!("http://[::ffff:127.0.0.1]:{p}/")]).0,
+        200
+    );
     // ...and refused on another, like 127.0.0.1 itself.
     assert_eq!(
-        reason(&env, &format!("http://[::ffff:127.0.0.1]:{}/", other.port())),
+        reason(
+            &env,
+            &format!("http://[::ffff:127.0.0.1]:{}/", other.port())
+        ),
         "an endpoint matches this host but not this port"
     );
     // A name pinned to the mapped form is loopback.
@@ -127,7 +164,10 @@ fn one_internal_answer_taints_a_name() {
         "  svc:\n    endpoints:\n      - {{ host: \"*.mix.test\", port: {p} }}\n    binaries:\n      - {{ path: \"/**\" }}\n"
     ));
     // A rebinding resolver answering a public and a loopback address.
-    let env = Env::start(&policy, &["a.mix.test:93.184.216.34", "a.mix.test:127.0.0.1"]);
+    let env = Env::start(
+        &policy,
+        &["a.mix.test:93.184.216.34", "a.mix.test:127.0.0.1"],
+    );
     let why = reason(&env, &format!("http://a.mix.test:{p}/"));
     assert!(why.contains("127.0.0.1 is loopback"), "{why}");
 }

@@ -1,16 +1,13 @@
 //! Building a [`CompiledPolicy`]: host indexes, binary glob sets, L7 matchers.
 
-use std::collections::HashMap;
-
 use globset::GlobSetBuilder;
 
+use super::index::HostIndex;
 use super::request::L7Endpoint;
-use super::{
-    BinaryMatcher, CompiledEndpoint, CompiledEntry, CompiledPolicy, EndpointMatcher,
-};
+use super::{BinaryMatcher, CompiledEndpoint, CompiledEntry, CompiledPolicy, EndpointMatcher};
 use crate::error::{PolicyError, Problem};
 use crate::globs;
-use crate::host::{self, HostPattern};
+use crate::host;
 use crate::model::{NetworkPolicy, Policy, Protocol, TlsMode};
 
 pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
@@ -26,7 +23,10 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
                 binaries,
             }),
             Err(message) => {
-                problems.push(Problem::new(format!("network_policies.{key}.binaries"), message));
+                problems.push(Problem::new(
+                    format!("network_policies.{key}.binaries"),
+                    message,
+                ));
                 continue;
             }
         }
@@ -77,9 +77,7 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
         endpoints,
         matchers,
         entries,
-        exact: HashMap::new(),
-        ips: HashMap::new(),
-        wildcards: HashMap::new(),
+        hosts: HostIndex::default(),
     };
     index_hosts(&mut compiled);
     Ok(compiled)
@@ -126,30 +124,17 @@ fn link_path_siblings(matchers: &mut [EndpointMatcher]) {
     }
 }
 
-/// Fills the exact, IP and wildcard-suffix indexes; each list sorted inspected-first
-/// so `decide_connect` can stop at the first allow in a list.
+/// Fills the host index; each candidate list sorted inspected-first so
+/// `decide_connect` can stop at the first allow in a list.
 fn index_hosts(compiled: &mut CompiledPolicy) {
     for (id, matcher) in compiled.matchers.iter().enumerate() {
         let id = u32::try_from(id).unwrap_or(u32::MAX);
-        match &matcher.host {
-            HostPattern::Exact(name) => compiled
-                .exact
-                .entry(name.as_str().into())
-                .or_default()
-                .push(id),
-            HostPattern::Ip(ip) => compiled.ips.entry(*ip).or_default().push(id),
-            HostPattern::Wildcard { suffix, .. } => compiled
-                .wildcards
-                .entry(suffix.as_str().into())
-                .or_default()
-                .push(id),
-        }
+        compiled.hosts.insert(&matcher.host, id);
     }
     let matchers = &compiled.matchers;
-    let order = |ids: &mut Vec<u32>| ids.sort_by_key(|&id| (!matchers[id as usize].l7.inspect, id));
-    compiled.exact.values_mut().for_each(order);
-    compiled.ips.values_mut().for_each(order);
-    compiled.wildcards.values_mut().for_each(order);
+    compiled
+        .hosts
+        .sort_lists(|id| (!matchers[id as usize].l7.inspect, id));
 }
 
 /// Whether the proxy inspects this endpoint: rest/websocket and not `tls: skip`.

@@ -9,10 +9,10 @@
 //! relaxes an endpoint's request rules, never who may connect where.
 
 mod compile;
+mod index;
 mod request;
 
-use std::collections::HashMap;
-use std::net::IpAddr;
+use std::ops::ControlFlow;
 
 use globset::GlobSet;
 
@@ -161,12 +161,8 @@ pub struct CompiledPolicy {
     endpoints: Vec<CompiledEndpoint>,
     matchers: Vec<EndpointMatcher>,
     entries: Vec<CompiledEntry>,
-    /// Exact DNS names → endpoints, inspected first, then in policy order.
-    exact: HashMap<Box<str>, Vec<u32>>,
-    /// IP literals → endpoints (same order).
-    ips: HashMap<IpAddr, Vec<u32>>,
-    /// Wildcard patterns keyed by the exact suffix after their first label.
-    wildcards: HashMap<Box<str>, Vec<u32>>,
+    /// Host → candidate endpoints, each list inspected-first, then policy order.
+    hosts: index::HostIndex,
 }
 
 impl CompiledPolicy {
@@ -202,7 +198,12 @@ impl CompiledPolicy {
     /// When several endpoints allow it, an inspected one wins (so an L4 entry cannot
     /// bypass another entry's request rules), then exact hosts before wildcards, then
     /// policy order. Allocation-free.
-    pub fn decide_connect(&self, host: &str, port: u16, binary: Option<&str>) -> ConnectDecision<'_> {
+    pub fn decide_connect(
+        &self,
+        host: &str,
+        port: u16,
+        binary: Option<&str>,
+    ) -> ConnectDecision<'_> {
         let mut buf = [0u8; MAX_HOST_LEN];
         let Some(host) = host::normalize(host, &mut buf) else {
             return self.deny(DenyReason::InvalidHost, None);
@@ -216,28 +217,14 @@ impl CompiledPolicy {
             reason: DenyReason::NoEndpointForHost,
             near: None,
         };
-        match host {
-            HostRef::Ip(ip) => {
-                if let Some(ids) = self.ips.get(&ip) {
-                    search.consider(ids);
-                }
+        self.hosts.visit(host, |ids| {
+            search.consider(ids);
+            if search.found_inspected() {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
             }
-            HostRef::Name(name) => {
-                if let Some(ids) = self.exact.get(name) {
-                    search.consider(ids);
-                }
-                let mut rest = name;
-                while !search.found_inspected() {
-                    let Some((_, suffix)) = rest.split_once('.') else {
-                        break;
-                    };
-                    if let Some(ids) = self.wildcards.get(suffix) {
-                        search.consider(ids);
-                    }
-                    rest = suffix;
-                }
-            }
-        }
+        });
         match search.best {
             Some(id) => ConnectDecision {
                 verdict: Verdict::Allow,
@@ -262,27 +249,21 @@ impl CompiledPolicy {
     /// server answers only names for which this is true.
     pub fn host_could_match(&self, host: &str) -> bool {
         let mut buf = [0u8; MAX_HOST_LEN];
-        match host::normalize(host, &mut buf) {
-            None => false,
-            Some(HostRef::Ip(ip)) => self.ips.contains_key(&ip),
-            Some(host @ HostRef::Name(name)) => {
-                if self.exact.contains_key(name) {
-                    return true;
-                }
-                let mut rest = name;
-                while let Some((_, suffix)) = rest.split_once('.') {
-                    let hit = self.wildcards.get(suffix).is_some_and(|ids| {
-                        ids.iter()
-                            .any(|&id| self.matchers[id as usize].host.matches(host))
-                    });
-                    if hit {
-                        return true;
-                    }
-                    rest = suffix;
-                }
-                false
+        let Some(host) = host::normalize(host, &mut buf) else {
+            return false;
+        };
+        let mut found = false;
+        self.hosts.visit(host, |ids| {
+            found = ids
+                .iter()
+                .any(|&id| self.matchers[id as usize].host.matches(host));
+            if found {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
             }
-        }
+        });
+        found
     }
 }
 

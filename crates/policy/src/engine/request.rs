@@ -177,17 +177,29 @@ impl CompiledPolicy {
             return decide(Verdict::Allow, None, "endpoint is not inspected (L4 only)");
         }
         let query = query.unwrap_or("").as_bytes();
-        if let Some(rule) = l7.deny.iter().find(|r| matches(r, method, decoded, query, true)) {
+        if let Some(rule) = l7
+            .deny
+            .iter()
+            .find(|r| matches(r, method, decoded, query, true))
+        {
             return decide(l7.failed(), Some(&rule.label), "a deny rule matches");
         }
         if let Some((access, label)) = l7.access {
             return if access_allows(access, method) {
                 decide(Verdict::Allow, Some(label), "allowed by the access preset")
             } else {
-                decide(l7.failed(), Some(label), "method not allowed by the access preset")
+                decide(
+                    l7.failed(),
+                    Some(label),
+                    "method not allowed by the access preset",
+                )
             };
         }
-        match l7.rules.iter().find(|r| matches(r, method, decoded, query, false)) {
+        match l7
+            .rules
+            .iter()
+            .find(|r| matches(r, method, decoded, query, false))
+        {
             Some(rule) => decide(Verdict::Allow, Some(&rule.label), "an allow rule matches"),
             None => decide(l7.failed(), None, "no allow rule matches"),
         }
@@ -286,7 +298,11 @@ fn query_matches(query: &[u8], key: &[u8], globs: &[GlobMatcher], deny: bool) ->
 }
 
 /// Form-decodes a query part (`%XX`, `+` = space); with `swap`, `.`↔`/` for globs.
-fn decode_query<'b>(raw: &[u8], buf: &'b mut [u8; MAX_QUERY_PART], swap: bool) -> Result<&'b [u8], ()> {
+fn decode_query<'b>(
+    raw: &[u8],
+    buf: &'b mut [u8; MAX_QUERY_PART],
+    swap: bool,
+) -> Result<&'b [u8], ()> {
     let mut len = 0;
     let mut i = 0;
     while i < raw.len() {
@@ -325,9 +341,12 @@ fn decode_path<'b>(
     let mut i = 0;
     while i < raw.len() {
         let byte = if raw[i] == b'%' {
-            let byte = hex_pair(raw.get(i + 1..i + 3)).ok_or("malformed percent-encoding in path")?;
+            let byte =
+                hex_pair(raw.get(i + 1..i + 3)).ok_or("malformed percent-encoding in path")?;
             if byte == b'/' && !allow_encoded_slash {
-                return Err("encoded slash (%2F) in path; the endpoint does not set allow_encoded_slash");
+                return Err(
+                    "encoded slash (%2F) in path; the endpoint does not set allow_encoded_slash",
+                );
             }
             i += 3;
             byte
@@ -342,7 +361,10 @@ fn decode_path<'b>(
         len += 1;
     }
     let path = &buf[..len];
-    if path.split(|&b| b == b'/').any(|seg| seg == b"." || seg == b"..") {
+    if path
+        .split(|&b| b == b'/')
+        .any(|seg| seg == b"." || seg == b"..")
+    {
         return Err("path contains `.` or `..` segments");
     }
     Ok(path)

@@ -6,14 +6,25 @@ fn compiled(yaml: &str) -> CompiledPolicy {
 }
 
 fn fixture(name: &str) -> CompiledPolicy {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/policies/");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/fixtures/policies/"
+    );
     let loaded = crate::load_file(std::path::Path::new(&format!("{path}{name}"))).unwrap();
     CompiledPolicy::compile(&loaded.policy).unwrap()
 }
 
-fn request(p: &CompiledPolicy, host: &str, method: &str, path: &str, query: Option<&str>) -> (Verdict, Option<String>) {
+fn request(
+    p: &CompiledPolicy,
+    host: &str,
+    method: &str,
+    path: &str,
+    query: Option<&str>,
+) -> (Verdict, Option<String>) {
     let c = p.decide_connect(host, 443, Some("/usr/bin/git"));
-    let id = c.endpoint.unwrap_or_else(|| panic!("{host} not allowed: {:?}", c.reason));
+    let id = c
+        .endpoint
+        .unwrap_or_else(|| panic!("{host} not allowed: {:?}", c.reason));
     let d = p.decide_request(id, method, path, query);
     (d.verdict, d.rule.map(str::to_owned))
 }
@@ -23,18 +34,45 @@ fn rules_deny_rules_and_queries_from_the_l7_fixture() {
     let p = fixture("valid-l7-rules.yaml");
     let host = "api.code.example.org";
     let r = |m, path, q| request(&p, host, m, path, q);
-    assert_eq!(r("GET", "/repos/a/b", None), (Verdict::Allow, Some("rules[0]".into())));
+    assert_eq!(
+        r("GET", "/repos/a/b", None),
+        (Verdict::Allow, Some("rules[0]".into()))
+    );
     // Deny rules win over the allow that also matches.
-    assert_eq!(r("GET", "/repos/a/secret-repo/x", None), (Verdict::Deny, Some("deny_rules[0]".into())));
+    assert_eq!(
+        r("GET", "/repos/a/secret-repo/x", None),
+        (Verdict::Deny, Some("deny_rules[0]".into()))
+    );
     // ...even when smuggled with percent-encoding.
     assert_eq!(r("GET", "/repos/a/%73ecret-repo/x", None).0, Verdict::Deny);
     assert_eq!(r("POST", "/repos/a/b", None), (Verdict::Deny, None));
-    assert_eq!(r("GET", "/org/x.git/info/refs", Some("service=git-upload-pack")), (Verdict::Allow, Some("rules[1]".into())));
-    assert_eq!(r("GET", "/org/x.git/info/refs", Some("service=other")).0, Verdict::Deny);
+    assert_eq!(
+        r(
+            "GET",
+            "/org/x.git/info/refs",
+            Some("service=git-upload-pack")
+        ),
+        (Verdict::Allow, Some("rules[1]".into()))
+    );
+    assert_eq!(
+        r("GET", "/org/x.git/info/refs", Some("service=other")).0,
+        Verdict::Deny
+    );
     assert_eq!(r("GET", "/org/x.git/info/refs", None).0, Verdict::Deny);
     // Every value of a repeated key must match an allow rule.
-    assert_eq!(r("GET", "/org/x.git/info/refs", Some("service=git-a&service=evil")).0, Verdict::Deny);
-    assert_eq!(r("POST", "/org/x.git/git-upload-pack", None).0, Verdict::Allow);
+    assert_eq!(
+        r(
+            "GET",
+            "/org/x.git/info/refs",
+            Some("service=git-a&service=evil")
+        )
+        .0,
+        Verdict::Deny
+    );
+    assert_eq!(
+        r("POST", "/org/x.git/git-upload-pack", None).0,
+        Verdict::Allow
+    );
 }
 
 #[test]
@@ -42,13 +80,30 @@ fn audit_endpoints_audit_deny_instead_of_deny() {
     let p = fixture("valid-l7-rules.yaml");
     let c = p.decide_connect("hooks.chat.example.com", 443, Some("/usr/bin/curl"));
     let id = c.endpoint.unwrap();
-    assert_eq!(p.decide_request(id, "POST", "/bot123/send", None).verdict, Verdict::Allow);
-    assert_eq!(p.decide_request(id, "DELETE", "/bot123/send", None).verdict, Verdict::AuditDeny);
+    assert_eq!(
+        p.decide_request(id, "POST", "/bot123/send", None).verdict,
+        Verdict::Allow
+    );
+    assert_eq!(
+        p.decide_request(id, "DELETE", "/bot123/send", None).verdict,
+        Verdict::AuditDeny
+    );
     // Query values use `.` as separator: `v1.*` matches `v1.2` but not `v1.2.3`.
-    assert_eq!(p.decide_request(id, "GET", "/v1/items", Some("tag=v2.0")).verdict, Verdict::Allow);
-    assert_eq!(p.decide_request(id, "GET", "/v1/items", Some("tag=v2.0.1")).verdict, Verdict::AuditDeny);
+    assert_eq!(
+        p.decide_request(id, "GET", "/v1/items", Some("tag=v2.0"))
+            .verdict,
+        Verdict::Allow
+    );
+    assert_eq!(
+        p.decide_request(id, "GET", "/v1/items", Some("tag=v2.0.1"))
+            .verdict,
+        Verdict::AuditDeny
+    );
     // Malformed paths are refused even in audit mode.
-    assert_eq!(p.decide_request(id, "POST", "/bot1/../admin", None).verdict, Verdict::Deny);
+    assert_eq!(
+        p.decide_request(id, "POST", "/bot1/../admin", None).verdict,
+        Verdict::Deny
+    );
 }
 
 const PRESETS: &str = r#"
@@ -85,7 +140,9 @@ fn access_presets() {
         (Verdict::Deny, Some("deny_rules[0]".into()))
     );
     assert_eq!(
-        request(&p, "ro.example.com", "GET", "/x", None).1.as_deref(),
+        request(&p, "ro.example.com", "GET", "/x", None)
+            .1
+            .as_deref(),
         Some("access: read-only")
     );
 }
@@ -93,25 +150,52 @@ fn access_presets() {
 #[test]
 fn encoded_slash_needs_allow_encoded_slash() {
     let p = compiled(PRESETS);
-    assert_eq!(request(&p, "ro.example.com", "GET", "/@types%2Fnode", None).0, Verdict::Deny);
-    assert_eq!(request(&p, "ro.example.com", "GET", "/@types%2fnode", None).0, Verdict::Deny);
-    assert_eq!(request(&p, "npm.example.com", "GET", "/@types%2Fnode", None).0, Verdict::Allow);
+    assert_eq!(
+        request(&p, "ro.example.com", "GET", "/@types%2Fnode", None).0,
+        Verdict::Deny
+    );
+    assert_eq!(
+        request(&p, "ro.example.com", "GET", "/@types%2fnode", None).0,
+        Verdict::Deny
+    );
+    assert_eq!(
+        request(&p, "npm.example.com", "GET", "/@types%2Fnode", None).0,
+        Verdict::Allow
+    );
 }
 
 #[test]
 fn malformed_paths_are_denied() {
     let p = compiled(PRESETS);
-    for path in ["x", "/a/%zz", "/a/%2", "/a/./b", "/a/../b", "/a/%2e%2e/b", "/a%00"] {
-        assert_eq!(request(&p, "full.example.com", "GET", path, None).0, Verdict::Deny, "{path}");
+    for path in [
+        "x",
+        "/a/%zz",
+        "/a/%2",
+        "/a/./b",
+        "/a/../b",
+        "/a/%2e%2e/b",
+        "/a%00",
+    ] {
+        assert_eq!(
+            request(&p, "full.example.com", "GET", path, None).0,
+            Verdict::Deny,
+            "{path}"
+        );
     }
     let long = format!("/{}", "a".repeat(5000));
-    assert_eq!(request(&p, "full.example.com", "GET", &long, None).0, Verdict::Deny);
+    assert_eq!(
+        request(&p, "full.example.com", "GET", &long, None).0,
+        Verdict::Deny
+    );
 }
 
 #[test]
 fn uninspected_endpoints_allow_any_request() {
     let p = compiled(PRESETS);
-    assert_eq!(request(&p, "l4.example.com", "DELETE", "/x", None), (Verdict::Allow, None));
+    assert_eq!(
+        request(&p, "l4.example.com", "DELETE", "/x", None),
+        (Verdict::Allow, None)
+    );
 }
 
 #[test]

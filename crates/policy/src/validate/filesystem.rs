@@ -39,10 +39,10 @@ fn paths(raw: Option<&[S<String>]>, list: &str, ctx: &mut Ctx) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for (i, entry) in raw.unwrap_or_default().iter().enumerate() {
         let field = format!("filesystem_policy.{list}[{i}]");
-        if let Some(path) = path(&entry.value, list == "read_write", &field, loc(entry), ctx) {
-            if !out.contains(&path) {
-                out.push(path);
-            }
+        if let Some(path) = path(&entry.value, list == "read_write", &field, loc(entry), ctx)
+            && !out.contains(&path)
+        {
+            out.push(path);
         }
     }
     out
@@ -57,7 +57,12 @@ fn path(
     ctx: &mut Ctx,
 ) -> Option<PathBuf> {
     if raw.is_empty() {
-        ctx.error(field, at, "path is empty", "write an absolute path such as `/tmp`");
+        ctx.error(
+            field,
+            at,
+            "path is empty",
+            "write an absolute path such as `/tmp`",
+        );
         return None;
     }
     if !raw.starts_with('/') {
@@ -65,7 +70,10 @@ fn path(
             field,
             at,
             format!("path `{raw}` is not absolute"),
-            format!("start it with `/`, e.g. `/{}`", raw.trim_start_matches("./")),
+            format!(
+                "start it with `/`, e.g. `/{}`",
+                raw.trim_start_matches("./")
+            ),
         );
         return None;
     }

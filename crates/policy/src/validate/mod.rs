@@ -79,14 +79,14 @@ pub(crate) fn validate(raw: RawPolicy, ctx: &mut Ctx) -> Policy {
             run_as_group: id(p.run_as_group.as_ref(), "process.run_as_group", "gid", ctx),
         },
     );
-    let network_settings = raw.network_settings.map_or_else(NetworkSettings::default, |s| {
-        NetworkSettings {
+    let network_settings = raw
+        .network_settings
+        .map_or_else(NetworkSettings::default, |s| NetworkSettings {
             transparent: s.transparent.unwrap_or(true),
             hold_on_deny_seconds: s.hold_on_deny_seconds.as_ref().map_or(0, |v| {
                 non_negative(v, "network_settings.hold_on_deny_seconds", 0, ctx)
             }),
-        }
-    });
+        });
     Policy {
         version: 1,
         filesystem_policy: filesystem::filesystem(raw.filesystem_policy.as_ref(), ctx),
@@ -154,7 +154,12 @@ fn inference(raw: &RawInference, ctx: &mut Ctx) -> InferencePolicy {
     let text = |value: &Option<S<String>>, field: &str, ctx: &mut Ctx| {
         value.as_ref().and_then(|v| {
             if v.value.trim().is_empty() {
-                ctx.error(field, loc(v), "must not be empty", "name it, or remove the field");
+                ctx.error(
+                    field,
+                    loc(v),
+                    "must not be empty",
+                    "name it, or remove the field",
+                );
                 None
             } else {
                 Some(v.value.clone())

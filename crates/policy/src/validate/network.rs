@@ -23,7 +23,12 @@ pub(super) fn network_policies(
     for (key, entry) in raw.into_iter().flatten() {
         let path = format!("network_policies.{key}");
         if key.trim().is_empty() {
-            ctx.error(&path, loc(entry), "entry key is empty", "give the entry a name");
+            ctx.error(
+                &path,
+                loc(entry),
+                "entry key is empty",
+                "give the entry a name",
+            );
             continue;
         }
         let name = entry
@@ -106,7 +111,12 @@ fn binary(raw: &S<RawBinary>, path: &str, ctx: &mut Ctx) -> Option<BinaryRule> {
         return None;
     }
     if let Err(err) = globs::binary(text) {
-        ctx.error(&field, loc(value), format!("invalid glob `{text}`: {err}"), "fix the glob syntax");
+        ctx.error(
+            &field,
+            loc(value),
+            format!("invalid glob `{text}`: {err}"),
+            "fix the glob syntax",
+        );
         return None;
     }
     Some(BinaryRule {
@@ -138,7 +148,12 @@ fn endpoint(raw: &S<RawEndpoint>, path: &str, ctx: &mut Ctx) -> Option<Endpoint>
     let selector = e.path.as_ref().and_then(|p| selector(p, path, ctx));
     let allowed_ips = allowed_ips(e, path, ctx);
     let credential_binding = e.credential_binding.as_ref().and_then(|c| {
-        match c.value.provider.as_ref().filter(|p| !p.value.trim().is_empty()) {
+        match c
+            .value
+            .provider
+            .as_ref()
+            .filter(|p| !p.value.trim().is_empty())
+        {
             Some(provider) => Some(CredentialBinding {
                 provider: provider.value.clone(),
             }),

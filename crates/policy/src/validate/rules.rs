@@ -40,7 +40,11 @@ pub(super) fn rules(
         );
     }
     if protocol.is_none() && (e.access.is_some() || e.rules.is_some()) {
-        let at = e.access.as_ref().and_then(loc).or(e.rules.as_ref().and_then(loc));
+        let at = e
+            .access
+            .as_ref()
+            .and_then(loc)
+            .or(e.rules.as_ref().and_then(loc));
         ctx.warn(
             field(path, if e.access.is_some() { "access" } else { "rules" }),
             at,
@@ -114,7 +118,10 @@ fn matcher(raw: &S<RawMatch>, inspected: bool, path: &str, ctx: &mut Ctx) -> Opt
     let method = m.method.as_ref().map(|method| {
         let upper = method.value.trim().to_ascii_uppercase();
         let valid = upper == "*"
-            || (!upper.is_empty() && upper.bytes().all(|b| b.is_ascii_uppercase() || b == b'_' || b == b'-'));
+            || (!upper.is_empty()
+                && upper
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b == b'_' || b == b'-'));
         if !valid {
             ctx.error(
                 field(path, "method"),
@@ -146,7 +153,12 @@ fn matcher(raw: &S<RawMatch>, inspected: bool, path: &str, ctx: &mut Ctx) -> Opt
     for (key, value) in m.query.iter().flatten() {
         let qpath = format!("{path}.query.{key}");
         if key.is_empty() {
-            ctx.error(&qpath, loc(value), "query key is empty", "name the parameter");
+            ctx.error(
+                &qpath,
+                loc(value),
+                "query key is empty",
+                "name the parameter",
+            );
             continue;
         }
         let globs_list: Vec<&String> = match &value.value {

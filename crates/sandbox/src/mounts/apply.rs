@@ -70,7 +70,8 @@ pub(crate) fn apply(ops: &mut dyn MountOps, plan: &MountPlan) -> Result<(), Moun
     for step in &plan.steps {
         apply_step(ops, step)?;
     }
-    ops.pivot(root).map_err(fail("pivot_root into the new root"))?;
+    ops.pivot(root)
+        .map_err(fail("pivot_root into the new root"))?;
     for at in ["/", "/dev"] {
         ops.remount_read_only(Path::new(at))
             .map_err(fail(format!("remount {at} read-only")))?;
@@ -120,7 +121,12 @@ fn apply_step(ops: &mut dyn MountOps, step: &Step) -> Result<(), MountFailure> {
     }
 }
 
-fn ensure_mount_point(ops: &mut dyn MountOps, at: &Path, dir: bool, create: bool) -> io::Result<()> {
+fn ensure_mount_point(
+    ops: &mut dyn MountOps,
+    at: &Path,
+    dir: bool,
+    create: bool,
+) -> io::Result<()> {
     match ops.node(at)? {
         Some(is_dir) if is_dir == dir => Ok(()),
         Some(_) => Err(io::Error::other(if dir {

@@ -200,7 +200,12 @@ pub(crate) fn open_sources(sources: &[std::path::PathBuf]) -> io::Result<Vec<Own
                 Err(rustix::io::Errno::NOSYS) => rustix::fs::open(path, flags, Mode::empty()),
                 other => other,
             };
-            opened.map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("{}: {e}", path.display())))
+            opened.map_err(|e| {
+                io::Error::new(
+                    io::Error::from(e).kind(),
+                    format!("{}: {e}", path.display()),
+                )
+            })
         })
         .collect()
 }

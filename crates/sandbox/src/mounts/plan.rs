@@ -137,10 +137,7 @@ fn owned_by_sandbox(path: &Path) -> bool {
     };
     path == Path::new("/tmp")
         || path.starts_with("/proc")
-        || path
-            .strip_prefix("/dev")
-            .map(dev_owned)
-            .unwrap_or(false)
+        || path.strip_prefix("/dev").map(dev_owned).unwrap_or(false)
 }
 
 /// Builds the plan. `Err` only for hard failures (I/O errors, or a missing path under
@@ -170,8 +167,8 @@ pub(crate) fn plan(input: &PlanInput, mode: LandlockMode) -> Result<MountPlan, S
         if owned_by_sandbox(&path) {
             continue;
         }
-        let node =
-            inspect(&path).map_err(|e| SandboxError::setup(format!("inspect {}", path.display()), e))?;
+        let node = inspect(&path)
+            .map_err(|e| SandboxError::setup(format!("inspect {}", path.display()), e))?;
         let (source, dir) = match node {
             HostNode::Missing => {
                 let what = format!("{} does not exist on the host", path.display());
@@ -348,7 +345,9 @@ pub(crate) fn describe(plan: &MountPlan) -> Vec<String> {
         let at = step.at.display().to_string();
         match &step.action {
             Action::Bind { devices: true, .. } => {}
-            Action::Bind { read_only: true, .. } => read_only.push(at),
+            Action::Bind {
+                read_only: true, ..
+            } => read_only.push(at),
             Action::Bind { .. } => read_write.push(at),
             Action::Symlink(to) if !step.at.starts_with("/dev") => {
                 links.push(format!("{at} -> {}", to.display()))
@@ -356,7 +355,13 @@ pub(crate) fn describe(plan: &MountPlan) -> Vec<String> {
             _ => {}
         }
     }
-    let list = |v: Vec<String>| if v.is_empty() { "none".to_string() } else { v.join(" ") };
+    let list = |v: Vec<String>| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(" ")
+        }
+    };
     vec![
         "mounts: new root on a private tmpfs (read-only), host tree detached after pivot_root, \
          nosuid everywhere, nodev outside /dev"

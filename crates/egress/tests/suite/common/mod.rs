@@ -10,7 +10,10 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use cordon_audit::{AuditLog, AuditLogOptions};
-use cordon_egress::{DnsMode, EgressConfig, EgressProxy, Limits, PeerScope, PolicyHandle, PolicyWatcher, RelayMode, StaticHosts};
+use cordon_egress::{
+    DnsMode, EgressConfig, EgressProxy, Limits, PeerScope, PolicyHandle, PolicyWatcher, RelayMode,
+    StaticHosts,
+};
 use cordon_policy::CompiledPolicy;
 use serde_json::Value;
 
@@ -31,6 +34,8 @@ pub struct Options<'a> {
     pub hosts: &'a [&'a str],
     pub limits: Limits,
     pub relay: RelayMode,
+    /// TLS inspection (the sandbox CA) for `protocol: rest|websocket` endpoints.
+    pub inspection: Option<cordon_egress::l7::Inspection>,
 }
 
 impl Default for Options<'_> {
@@ -39,6 +44,7 @@ impl Default for Options<'_> {
             hosts: &[],
             limits: Limits::default(),
             relay: RelayMode::Splice,
+            inspection: None,
         }
     }
 }
@@ -52,7 +58,8 @@ pub fn runtime() -> tokio::runtime::Runtime {
 }
 
 pub fn compile(yaml: &str) -> CompiledPolicy {
-    let loaded = cordon_policy::parse_str(yaml, "<test>").unwrap_or_else(|e| panic!("test policy invalid:\n{e}\n{yaml}"));
+    let loaded = cordon_policy::parse_str(yaml, "<test>")
+        .unwrap_or_else(|e| panic!("test policy invalid:\n{e}\n{yaml}"));
     CompiledPolicy::compile(&loaded.policy).unwrap()
 }
 
@@ -91,6 +98,7 @@ impl Env {
         config.dns = DnsMode::Disabled;
         config.limits = options.limits;
         config.relay = options.relay;
+        config.inspection = options.inspection;
         let proxy = rt.block_on(async { EgressProxy::start(config) }).unwrap();
         Env {
             rt,
@@ -116,7 +124,13 @@ impl Env {
     pub fn watch(&mut self) {
         let proxy = self.proxy();
         self.watcher = Some(
-            PolicyWatcher::start(&self.policy_path, proxy.policy().clone(), proxy.audit().clone(), "test-sandbox").unwrap(),
+            PolicyWatcher::start(
+                &self.policy_path,
+                proxy.policy().clone(),
+                proxy.audit().clone(),
+                "test-sandbox",
+            )
+            .unwrap(),
         );
     }
 
@@ -171,7 +185,7 @@ impl Drop for Env {
 
 /// Path of a required tool; a missing tool fails the test (never a silent pass).
 pub fn tool(name: &str) -> PathBuf {
-    for dir in ["/usr/bin", "/usr/local/bin", "/bin"] {
+    for dir in ["/usr/bin", "/usr/local/bin", "/bin", "/usr/sbin", "/sbin"] {
         let path = Path::new(dir).join(name);
         if path.exists() {
             return path;
@@ -182,13 +196,26 @@ pub fn tool(name: &str) -> PathBuf {
 
 /// Runs a command with the proxy variables it was not explicitly given cleared.
 pub fn run(cmd: &mut Command) -> Output {
-    let set: Vec<String> = cmd.get_envs().map(|(k, _)| k.to_string_lossy().into_owned()).collect();
-    for var in ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"] {
+    let set: Vec<String> = cmd
+        .get_envs()
+        .map(|(k, _)| k.to_string_lossy().into_owned())
+        .collect();
+    for var in [
+        "http_proxy",
+        "https_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+    ] {
         if !set.iter().any(|s| s == var) {
             cmd.env_remove(var);
         }
     }
-    cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
 /// curl through the proxy: returns (http status, body). `-p` forces CONNECT.
@@ -198,7 +225,17 @@ pub fn curl(env: &Env, args: &[&str]) -> (u16, String) {
 
 pub fn curl_with(curl: &Path, env: &Env, args: &[&str]) -> (u16, String) {
     let out = run(Command::new(curl)
-        .args(["-sS", "--max-time", "20", "-x", &env.proxy_url(), "-o", "-", "-w", "\n%{http_code}"])
+        .args([
+            "-sS",
+            "--max-time",
+            "20",
+            "-x",
+            &env.proxy_url(),
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+        ])
         .args(args));
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));

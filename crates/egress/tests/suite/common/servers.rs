@@ -37,7 +37,9 @@ impl HttpServer {
         rt.spawn(async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let name = name.clone();
                 let root = root.clone();
                 tokio::spawn(async move {
@@ -56,10 +58,17 @@ impl HttpServer {
     }
 }
 
-async fn respond(name: String, root: Option<PathBuf>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn respond(
+    name: String,
+    root: Option<PathBuf>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let method = req.method().to_string();
     let path = req.uri().path().to_owned();
-    if let Some(n) = path.strip_prefix("/bytes/").and_then(|n| n.parse::<usize>().ok()) {
+    if let Some(n) = path
+        .strip_prefix("/bytes/")
+        .and_then(|n| n.parse::<usize>().ok())
+    {
         return Ok(Response::new(Full::new(Bytes::from(vec![b'x'; n]))));
     }
     if let Some(root) = root {
@@ -75,8 +84,15 @@ async fn respond(name: String, root: Option<PathBuf>, req: Request<Incoming>) ->
             });
         }
     }
-    let body = req.into_body().collect().await.map(|b| b.to_bytes().len()).unwrap_or(0);
-    Ok(Response::new(Full::new(Bytes::from(format!("{name} {method} {path} len={body}\n")))))
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes().len())
+        .unwrap_or(0);
+    Ok(Response::new(Full::new(Bytes::from(format!(
+        "{name} {method} {path} len={body}\n"
+    )))))
 }
 
 /// A TCP echo server (for tunnels that must stay open).

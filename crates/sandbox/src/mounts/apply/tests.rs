@@ -49,10 +49,17 @@ impl MountOps for Recorder {
         self.record(format!("bind #{source} {}", at.display()))
     }
     fn restrict(&mut self, at: &Path, read_only: bool, devices: bool) -> io::Result<()> {
-        self.record(format!("restrict {} ro={read_only} dev={devices}", at.display()))
+        self.record(format!(
+            "restrict {} ro={read_only} dev={devices}",
+            at.display()
+        ))
     }
     fn symlink(&mut self, points_to: &Path, at: &Path) -> io::Result<()> {
-        self.record(format!("symlink {} -> {}", at.display(), points_to.display()))
+        self.record(format!(
+            "symlink {} -> {}",
+            at.display(),
+            points_to.display()
+        ))
     }
     fn mount_proc(&mut self, at: &Path) -> io::Result<()> {
         self.record(format!("proc {}", at.display()))

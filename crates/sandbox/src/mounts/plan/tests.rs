@@ -3,7 +3,10 @@ use std::path::{Path, PathBuf};
 use super::*;
 
 fn steps_at(plan: &MountPlan) -> Vec<String> {
-    plan.steps.iter().map(|s| s.at.display().to_string()).collect()
+    plan.steps
+        .iter()
+        .map(|s| s.at.display().to_string())
+        .collect()
 }
 
 fn find<'a>(plan: &'a MountPlan, at: &str) -> Option<&'a Step> {
@@ -31,7 +34,10 @@ fn parents_come_before_children_and_own_mounts_are_always_there() {
     assert!(find(&plan, "/usr").unwrap().create);
     assert!(matches!(
         find(&plan, "/usr/local").unwrap().action,
-        Action::Bind { read_only: false, .. }
+        Action::Bind {
+            read_only: false,
+            ..
+        }
     ));
 }
 
@@ -68,7 +74,10 @@ fn sandbox_owned_paths_in_the_policy_are_not_bound_from_the_host() {
     );
     // /dev/null is the sandbox's device bind, not a second policy bind.
     assert_eq!(
-        plan.steps.iter().filter(|s| s.at == Path::new("/dev/null")).count(),
+        plan.steps
+            .iter()
+            .filter(|s| s.at == Path::new("/dev/null"))
+            .count(),
         1
     );
     assert!(!plan.sources.contains(&PathBuf::from("/proc")));
@@ -81,8 +90,16 @@ fn missing_paths_warn_in_best_effort_and_fail_in_hard_requirement() {
         ..PlanInput::default()
     };
     let plan = plan(&input, LandlockMode::BestEffort).unwrap();
-    assert!(plan.warnings.iter().any(|w| w.contains("/definitely/not/here")));
-    assert!(!plan.landlock_read.contains(&PathBuf::from("/definitely/not/here")));
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.contains("/definitely/not/here"))
+    );
+    assert!(
+        !plan
+            .landlock_read
+            .contains(&PathBuf::from("/definitely/not/here"))
+    );
     let err = super::plan(&input, LandlockMode::HardRequirement).unwrap_err();
     assert!(err.to_string().contains("/definitely/not/here"), "{err}");
 }
@@ -96,7 +113,14 @@ fn workdir_is_bound_read_write_at_sandbox_and_given_to_landlock() {
     };
     let plan = plan(&input, LandlockMode::BestEffort).unwrap();
     let step = find(&plan, "/sandbox").unwrap();
-    assert!(matches!(step.action, Action::Bind { read_only: false, dir: true, .. }));
+    assert!(matches!(
+        step.action,
+        Action::Bind {
+            read_only: false,
+            dir: true,
+            ..
+        }
+    ));
     assert!(plan.landlock_write.contains(&PathBuf::from("/sandbox")));
     assert!(plan.landlock_write.contains(&PathBuf::from("/tmp")));
 }
@@ -110,5 +134,8 @@ fn root_in_the_policy_expands_to_its_entries() {
     let plan = plan(&input, LandlockMode::BestEffort).unwrap();
     assert!(find(&plan, "/").is_none());
     assert!(find(&plan, "/usr").is_some() || find(&plan, "/etc").is_some());
-    assert_eq!(find(&plan, "/tmp").unwrap().action, Action::Tmpfs(TmpfsKind::Scratch));
+    assert_eq!(
+        find(&plan, "/tmp").unwrap().action,
+        Action::Tmpfs(TmpfsKind::Scratch)
+    );
 }
