@@ -332,9 +332,8 @@ impl Sandbox {
             return Ok(());
         };
         // The reporting process exits right after its report; reap init so nothing stays.
-        if let Ok(status) = sys::wait_for(self.pid) {
+        if sys::wait_for(self.pid).is_ok() {
             self.reaped = true;
-            let _ = status;
         }
         let command = spec.command[0].to_string_lossy().into_owned();
         Err(match failure {

@@ -34,7 +34,8 @@ pub struct SandboxSpec {
     pub tty: bool,
     /// Forward the caller's stdin to the agent (`-i`); without it the agent reads `/dev/null`.
     pub stdin: bool,
-    /// Collect a line per applied layer (`-v`); always cheap, printed by the caller.
+    /// `-v` was asked. Informational: the layer reports are always collected (they cost
+    /// nothing) and the caller decides what to print.
     pub verbose: bool,
     /// A TCP listener to create inside the sandbox's network namespace and hand back to the
     /// supervisor (the egress proxy's entry point). `None` = no listener.

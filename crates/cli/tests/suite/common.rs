@@ -103,7 +103,7 @@ impl Cordon {
     }
 
     pub fn run(self) -> Run {
-        let bin = env!("CARGO_BIN_EXE_cordon");
+        let bin = cordon_bin(self.mode);
         let mut cmd = match self.mode {
             Mode::Root => Command::new(bin),
             Mode::Rootless => {
@@ -136,6 +136,41 @@ impl Cordon {
         };
         Run::from(output.expect("run cordon"))
     }
+}
+
+/// Whether uid 65534 can reach and execute `path` ("other" needs x on every ancestor).
+fn world_executable(path: &Path) -> bool {
+    let mode = |p: &Path| {
+        std::fs::metadata(p)
+            .map(|m| m.permissions().mode())
+            .unwrap_or(0)
+    };
+    mode(path) & 0o005 == 0o005 && path.ancestors().skip(1).all(|dir| mode(dir) & 0o001 != 0)
+}
+
+/// The cordon binary as `mode` can run it. The build directory may sit below a private
+/// directory (a CI checkout under /root): then the rootless runs use a world-executable
+/// copy in /var/tmp, shared by all test processes of the same build (keyed by size and
+/// modification time, published with an atomic rename).
+pub fn cordon_bin(mode: Mode) -> PathBuf {
+    let built = Path::new(env!("CARGO_BIN_EXE_cordon"));
+    if mode == Mode::Root || world_executable(built) {
+        return built.to_path_buf();
+    }
+    let meta = std::fs::metadata(built).expect("stat cordon");
+    let stamp = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    let copy = PathBuf::from(format!("/var/tmp/cordon-test-bin-{}-{stamp}", meta.len()));
+    if !copy.exists() {
+        let partial = PathBuf::from(format!("{}.{}", copy.display(), std::process::id()));
+        std::fs::copy(built, &partial).expect("copy cordon");
+        std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::rename(&partial, &copy).expect("publish the copy");
+    }
+    copy
 }
 
 /// `cordon run [extra...] -- /bin/sh -c script` as `mode`.

@@ -257,12 +257,13 @@ fn include_workdir_false_leaves_out_sandbox() {
 fn sigterm_to_cordon_reaches_the_agent() {
     use std::io::BufRead;
     for mode in MODES {
-        let bin = env!("CARGO_BIN_EXE_cordon");
+        let bin = super::common::cordon_bin(mode);
         let mut cmd = match mode {
-            super::common::Mode::Root => std::process::Command::new(bin),
+            super::common::Mode::Root => std::process::Command::new(&bin),
             super::common::Mode::Rootless => {
                 let mut c = std::process::Command::new("setpriv");
-                c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin]);
+                c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                    .arg(&bin);
                 c
             }
         };
