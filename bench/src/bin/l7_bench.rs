@@ -7,7 +7,7 @@
 //! and the audit log on, as in a sandbox) and the client (1 thread).
 //!
 //! ```text
-//! l7-bench [--requests N] [--concurrency C] [--runs R]
+//! l7-bench [--requests N] [--concurrency C] [--runs R] [--only tunnel|l7]
 //! ```
 //! Prints one line per mode: sequential requests/s and latency percentiles on one
 //! connection, and requests/s with C connections in parallel. Each figure is the
@@ -144,7 +144,17 @@ network_policies:
         "mode", "seq req/s", "p50 us", "p99 us", "+p50 us", "par req/s", "% direct"
     );
     let mut direct: Option<(f64, f64)> = None;
+    // `--only l7` (or `tunnel`) skips the other modes, for profiling one path.
+    let only = args.windows(2).find(|w| w[0] == "--only").map(|w| w[1].clone());
     for mode in [Mode::Direct, Mode::Tunnel, Mode::Inspected] {
+        let key = match mode {
+            Mode::Direct => "direct",
+            Mode::Tunnel => "tunnel",
+            Mode::Inspected => "l7",
+        };
+        if only.as_deref().is_some_and(|o| o != key && mode != Mode::Direct) {
+            continue;
+        }
         let mut seq = Vec::new();
         let mut p50 = Vec::new();
         let mut p99 = Vec::new();

@@ -86,7 +86,10 @@ pub(crate) async fn handle(
         let client = parts.io.into_inner();
         if let Some(inspection) = inspects(&shared, &go) {
             let prefix = parts.read_buf;
-            crate::l7::run(shared, inspection, caller, target, go, client, prefix, upstream).await;
+            crate::l7::run(
+                shared, inspection, caller, target, go, client, prefix, upstream,
+            )
+            .await;
             return;
         }
         run_tunnel(

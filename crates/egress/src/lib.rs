@@ -13,14 +13,17 @@
 //! - `server`: config, the accept loop, the connection limit, the [`EgressProxy`] handle.
 //! - `connect` / `forward`: CONNECT tunnels; absolute-form HTTP/1.1 forwarding.
 //! - `decide`: policy → resolve → SSRF for one destination.
-//! - `caller`, `peer`, `tofu`: who is calling (socket → process → binary → digest).
+//! - `caller`, `peer`, `sockdiag`, `tofu`: who is calling (socket → inode → process →
+//!   binary → digest).
 //! - `resolve`, `hosts`, `ssrf`, `dial`: names, pinned names, address rules, connecting.
 //! - `relay`: moving tunnel bytes (splice or copy); `body`: counting forwarded bodies.
 //! - `generation`, `watch`: reloadable policy generations and the policy file watcher.
 //! - `respond`: the proxy's own responses (403 JSON and errors).
 //! - `limits`: every bound, with its behaviour at the limit.
+//! - `agent_env`: the proxy variables the agent is started with.
 #![forbid(unsafe_code)]
 
+mod agent_env;
 mod body;
 mod caller;
 mod connect;
@@ -43,10 +46,11 @@ pub mod tls;
 mod tofu;
 mod watch;
 
+pub use agent_env::{NO_PROXY, agent_proxy_env};
 pub use error::{EgressError, ReloadError};
 pub use generation::{Generation, PolicyHandle};
 pub use hosts::StaticHosts;
-pub use limits::Limits;
+pub use limits::{Limits, raise_descriptor_limit};
 pub use peer::PeerScope;
 pub use relay::RelayMode;
 pub use resolve::DnsMode;

@@ -71,6 +71,23 @@ pub const RELAY_CHUNK_BYTES: usize = 1024 * 1024;
 /// Buffer per direction when relaying by copy instead of splice.
 pub const RELAY_COPY_BUFFER_BYTES: usize = 256 * 1024;
 
+/// Raises this process's soft `RLIMIT_NOFILE` to its hard limit and returns the new
+/// soft limit. Each tunnel holds two sockets (and two pipes while bytes flow), so the
+/// common default soft limit of 1024 would cap a sandbox near 500 tunnels, far below
+/// [`MAX_CONNECTIONS_PER_SANDBOX`]. The supervisor calls this once at start.
+pub fn raise_descriptor_limit() -> u64 {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    let raised = rustix::process::Rlimit {
+        current: limit.maximum,
+        maximum: limit.maximum,
+    };
+    if rustix::process::setrlimit(rustix::process::Resource::Nofile, raised).is_ok() {
+        limit.maximum.unwrap_or(u64::MAX)
+    } else {
+        limit.current.unwrap_or(u64::MAX)
+    }
+}
+
 /// The runtime values of the limits above, so tests and benchmarks can lower or raise
 /// them without touching the defaults.
 #[derive(Debug, Clone)]

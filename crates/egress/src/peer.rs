@@ -181,6 +181,11 @@ impl PeerFinder {
         {
             return found;
         }
+        self.procfs_inode(client, proxy)
+    }
+
+    /// The slow path: the whole TCP table of the sandbox's namespace, as text.
+    fn procfs_inode(&self, client: SocketAddr, proxy: SocketAddr) -> Option<u64> {
         let dir = self.tcp_table_dir();
         let (first, second) = if client.is_ipv4() {
             ("tcp", "tcp6")
@@ -303,10 +308,13 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let finder = PeerFinder::new(PeerScope::Host);
-        assert!(
-            finder
-                .socket_inode(client.local_addr().unwrap(), listener.local_addr().unwrap())
-                .is_some()
+        let (local, remote) = (client.local_addr().unwrap(), listener.local_addr().unwrap());
+        let fast = finder.socket_inode(local, remote);
+        assert!(fast.is_some());
+        assert_eq!(
+            finder.procfs_inode(local, remote),
+            fast,
+            "both lookups agree"
         );
         let peer = finder
             .find(client.local_addr().unwrap(), listener.local_addr().unwrap())

@@ -1,26 +1,66 @@
-//! The agent process between `fork` and `execve`: stdio, working directory, clean signal
-//! state, rlimits, `no_new_privs`, Landlock, dropped capabilities, seccomp, in that order
-//! (each step needs the ones before it and nothing after it), then the exec with a `PATH`
-//! search. Every failure goes to the supervisor over the channel, which the exec closes.
+//! A process of the sandbox between `fork` and `execve` — the agent, and every process
+//! `Sandbox::exec` starts later, through the same code: stdio, working directory, clean
+//! signal state, rlimits, `no_new_privs`, Landlock, dropped capabilities, seccomp, in that
+//! order (each step needs the ones before it and nothing after it), then the exec with a
+//! `PATH` search. Every failure goes to the supervisor over the channel, which the exec
+//! closes.
 
 use std::ffi::CString;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rustix::process::Signal;
 
-use crate::channel::{Failure, Message};
-use crate::init::{Launch, SETUP_FAILED};
+use crate::channel::{Channel, Failure, Message};
+use crate::init::{Exec, SETUP_FAILED};
+use crate::seccomp::SeccompFilters;
+use crate::spec::{LandlockMode, Resources};
 use crate::{caps, landlock, limits, sys};
+
+/// The process layers every process of the sandbox gets, kept by init for later execs.
+#[derive(Debug)]
+pub(crate) struct Layers {
+    /// Paths inside the sandbox Landlock allows reading (and executing).
+    pub landlock_read: Vec<PathBuf>,
+    /// Paths inside the sandbox Landlock allows writing.
+    pub landlock_write: Vec<PathBuf>,
+    pub landlock: LandlockMode,
+    pub seccomp: SeccompFilters,
+    pub resources: Resources,
+    /// Apply the limits as rlimits (no cgroup took them).
+    pub rlimits: bool,
+}
+
+/// Where the new process's stdio comes from.
+#[derive(Debug)]
+pub(crate) enum Stdio<'a> {
+    /// Keep init's stdout/stderr; stdin too with `true`, else `/dev/null`.
+    Inherit { stdin: bool },
+    /// A pty's terminal end: stdio, controlling terminal, new session.
+    Terminal(&'a OwnedFd),
+    /// Explicit stdin, stdout, stderr (an exec request).
+    Fds(&'a [OwnedFd; 3]),
+}
+
+/// One process to start.
+#[derive(Debug)]
+pub(crate) struct Start<'a> {
+    /// Its report channel (close-on-exec).
+    pub channel: &'a Channel,
+    pub stdio: Stdio<'a>,
+    pub exec: &'a Exec,
+    pub layers: &'a Layers,
+}
 
 /// Exit status when the command is not found (also reported over the channel).
 const NOT_FOUND: i32 = 127;
 /// Exit status when the command cannot be executed.
 const NOT_EXECUTABLE: i32 = 126;
 
-/// Entry point of the agent child; never returns.
-pub(crate) fn run(launch: Launch) -> ! {
+/// Entry point of the forked child; never returns.
+pub(crate) fn run(launch: Start<'_>) -> ! {
     if let Err(text) = prepare(&launch) {
         launch.channel.send_or_ignore(&Message::Failed {
             failure: if text.starts_with("landlock") {
@@ -46,22 +86,23 @@ pub(crate) fn run(launch: Launch) -> ! {
     })
 }
 
-fn prepare(launch: &Launch) -> Result<(), String> {
-    let channel = &launch.channel;
+fn prepare(launch: &Start<'_>) -> Result<(), String> {
+    let channel = launch.channel;
+    let layers = launch.layers;
     rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
         .map_err(|e| format!("set parent-death signal: {e}"))?;
     setup_stdio(launch)?;
     rustix::process::chdir(&launch.exec.cwd)
         .map_err(|e| format!("chdir {}: {e}", launch.exec.cwd.display()))?;
     sys::reset_signals().map_err(|e| format!("reset signal dispositions: {e}"))?;
-    if launch.rlimits {
-        limits::apply_rlimits(&launch.resources)?;
+    if layers.rlimits {
+        limits::apply_rlimits(&layers.resources)?;
     }
     rustix::thread::set_no_new_privs(true).map_err(|e| format!("set no_new_privs: {e}"))?;
     let applied = landlock::restrict(
-        &launch.plan.landlock_read,
-        &launch.plan.landlock_write,
-        launch.landlock,
+        &layers.landlock_read,
+        &layers.landlock_write,
+        layers.landlock,
     )
     .map_err(|e| format!("landlock: {e}"))?;
     for warning in applied.warnings {
@@ -75,29 +116,41 @@ fn prepare(launch: &Launch) -> Result<(), String> {
     channel.send_or_ignore(&Message::Layer(
         "no_new_privs: set (setuid bits and file capabilities grant nothing)".into(),
     ));
-    let seccomp = launch.seccomp.install()?;
+    let seccomp = layers.seccomp.install()?;
     // Sent after installing: nothing may fail between the filter and the exec but the exec.
     channel.send_or_ignore(&Message::Layer(seccomp));
     Ok(())
 }
 
-fn setup_stdio(launch: &Launch) -> Result<(), String> {
-    if let Some(terminal) = &launch.terminal {
-        rustix::process::setsid().map_err(|e| format!("setsid: {e}"))?;
-        rustix::stdio::dup2_stdin(terminal).map_err(|e| format!("pty stdin: {e}"))?;
-        rustix::stdio::dup2_stdout(terminal).map_err(|e| format!("pty stdout: {e}"))?;
-        rustix::stdio::dup2_stderr(terminal).map_err(|e| format!("pty stderr: {e}"))?;
-        rustix::process::ioctl_tiocsctty(rustix::stdio::stdin())
-            .map_err(|e| format!("make the pty the controlling terminal: {e}"))?;
-    } else if !launch.stdin {
-        let null = rustix::fs::open(
-            "/dev/null",
-            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-        )
-        .map_err(|e| format!("open /dev/null: {e}"))?;
-        rustix::stdio::dup2_stdin(&null).map_err(|e| format!("stdin from /dev/null: {e}"))?;
+fn setup_stdio(launch: &Start<'_>) -> Result<(), String> {
+    match launch.stdio {
+        Stdio::Terminal(terminal) => {
+            rustix::process::setsid().map_err(|e| format!("setsid: {e}"))?;
+            rustix::stdio::dup2_stdin(terminal).map_err(|e| format!("pty stdin: {e}"))?;
+            rustix::stdio::dup2_stdout(terminal).map_err(|e| format!("pty stdout: {e}"))?;
+            rustix::stdio::dup2_stderr(terminal).map_err(|e| format!("pty stderr: {e}"))?;
+            rustix::process::ioctl_tiocsctty(rustix::stdio::stdin())
+                .map_err(|e| format!("make the pty the controlling terminal: {e}"))?;
+        }
+        Stdio::Fds([stdin, stdout, stderr]) => {
+            rustix::stdio::dup2_stdin(stdin).map_err(|e| format!("stdin: {e}"))?;
+            rustix::stdio::dup2_stdout(stdout).map_err(|e| format!("stdout: {e}"))?;
+            rustix::stdio::dup2_stderr(stderr).map_err(|e| format!("stderr: {e}"))?;
+        }
+        Stdio::Inherit { stdin: true } => {}
+        Stdio::Inherit { stdin: false } => null_stdin()?,
     }
+    Ok(())
+}
+
+fn null_stdin() -> Result<(), String> {
+    let null = rustix::fs::open(
+        "/dev/null",
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| format!("open /dev/null: {e}"))?;
+    rustix::stdio::dup2_stdin(&null).map_err(|e| format!("stdin from /dev/null: {e}"))?;
     Ok(())
 }
 
@@ -110,7 +163,7 @@ fn classify(err: &io::Error) -> Failure {
 }
 
 /// Execs the command; returns only on failure: (kind, error, what was tried).
-fn exec(launch: &Launch) -> (Failure, io::Error, String) {
+fn exec(launch: &Start<'_>) -> (Failure, io::Error, String) {
     let exec = &launch.exec;
     let Some(command) = exec.argv.first() else {
         return (

@@ -5,6 +5,11 @@
 //! status (128+N when the agent was killed by signal N). When it exits the kernel kills
 //! whatever else is left in the pid namespace.
 //!
+//! For a named sandbox it also serves the control channel (`exec.rs`): it forks each
+//! process `Sandbox::exec` asks for, which then goes through exactly the agent's steps
+//! (`agent.rs`), and reports its exit status. No process outside ever enters the
+//! sandbox's namespaces: new processes descend from init.
+//!
 //! It never execs and is made non-dumpable, so the agent (same uid) can neither read its
 //! memory nor follow its `/proc/1/root` or `/proc/1/fd`.
 
@@ -15,15 +20,15 @@ use std::path::PathBuf;
 
 use rustix::process::Signal;
 
+use crate::agent::{self, Layers, Start, Stdio};
 use crate::channel::{Channel, Failure, Message};
+use crate::exec::InitExecs;
 use crate::idmap::IdMapping;
 use crate::mounts::apply::apply;
 use crate::mounts::linux::{LinuxMounts, open_sources};
 use crate::mounts::plan::MountPlan;
-use crate::seccomp::SeccompFilters;
-use crate::spec::{LandlockMode, Resources};
 use crate::sys::{self, SignalSet};
-use crate::{agent, netns, tty};
+use crate::{netns, tty};
 
 /// Signals the supervisor and init pass on to the agent.
 pub(crate) const FORWARDED_SIGNALS: [libc::c_int; 7] = [
@@ -40,7 +45,7 @@ pub(crate) const FORWARDED_SIGNALS: [libc::c_int; 7] = [
 pub(crate) const SETUP_FAILED: i32 = 125;
 
 /// The agent's command, prepared as C strings before the fork.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Exec {
     pub argv: Vec<CString>,
     pub envp: Vec<CString>,
@@ -55,9 +60,10 @@ pub(crate) struct Launch {
     pub hostname: String,
     pub ids: IdMapping,
     pub plan: MountPlan,
-    pub seccomp: SeccompFilters,
     /// The child end of the channel; close-on-exec.
     pub channel: Channel,
+    /// Init's end of the control channel (named sandboxes): kept open for exec requests.
+    pub control: Option<Channel>,
     /// `-t`: init opens a pty on the sandbox's devpts and sends the master out.
     pub tty: bool,
     /// The pty's terminal end, once init opened it.
@@ -66,16 +72,14 @@ pub(crate) struct Launch {
     pub stdin: bool,
     pub proxy_listen: Option<SocketAddrV4>,
     pub exec: Exec,
-    pub landlock: LandlockMode,
-    pub resources: Resources,
-    /// Apply the limits as rlimits (no cgroup took them).
-    pub rlimits: bool,
+    /// What the agent (and every process started later) gets applied.
+    pub layers: Layers,
 }
 
 /// Entry point of the cloned child; never returns.
 pub(crate) fn run(launch: Launch) -> ! {
     let code = match start(launch) {
-        Ok(agent) => supervise(agent),
+        Ok((agent, execs)) => supervise(agent, execs),
         Err((channel, text)) => {
             channel.send_or_ignore(&Message::Failed {
                 failure: Failure::Setup,
@@ -90,7 +94,7 @@ pub(crate) fn run(launch: Launch) -> ! {
 
 type StartError = (Channel, String);
 
-fn start(mut launch: Launch) -> Result<libc::pid_t, StartError> {
+fn start(mut launch: Launch) -> Result<(libc::pid_t, Option<InitExecs>), StartError> {
     // Die with the supervisor (fail closed). Set before waiting for "go": if the supervisor
     // is already gone, the read below sees end-of-file.
     fn step(text: &str) -> impl FnOnce(std::io::Error) -> String + '_ {
@@ -128,6 +132,11 @@ fn start(mut launch: Launch) -> Result<libc::pid_t, StartError> {
                 .channel
                 .send(&Message::Listener(listener))
                 .map_err(step("hand the proxy listener to the supervisor"))?;
+            let diag = netns::sock_diag().map_err(step("open a sock_diag socket"))?;
+            launch
+                .channel
+                .send(&Message::SockDiag(diag))
+                .map_err(step("hand the sock_diag socket to the supervisor"))?;
         }
         let mut mounts = LinuxMounts { sources };
         apply(&mut mounts, &launch.plan).map_err(|e| format!("build the sandbox root: {e}"))?;
@@ -158,13 +167,38 @@ fn start(mut launch: Launch) -> Result<libc::pid_t, StartError> {
     // SAFETY: this process was created by clone from a single-threaded supervisor and has
     // started no thread since, so it is single-threaded.
     match unsafe { sys::fork() } {
-        Ok(None) => agent::run(launch),
+        Ok(None) => agent::run(Start {
+            channel: &launch.channel,
+            stdio: match &launch.terminal {
+                Some(terminal) => Stdio::Terminal(terminal),
+                None => Stdio::Inherit {
+                    stdin: launch.stdin,
+                },
+            },
+            exec: &launch.exec,
+            layers: &launch.layers,
+        }),
         Ok(Some(agent)) => {
             // Only the agent keeps the channel and the terminal: their end-of-file must mean
-            // "exec happened" and "the agent's terminal closed".
-            drop(launch);
-            let _ = sys::close_range(3, u32::MAX);
-            Ok(agent)
+            // "exec happened" and "the agent's terminal closed". What later execs need
+            // stays: the control channel, the command's environment and the layers.
+            let Launch {
+                channel,
+                terminal,
+                control,
+                exec,
+                layers,
+                ..
+            } = launch;
+            drop((channel, terminal));
+            let execs = control.map(|control| InitExecs::new(control, exec, layers));
+            let keep = execs.as_ref().map(InitExecs::raw_fd);
+            let _ = match keep {
+                Some(fd) => sys::close_range(3, fd.saturating_sub(1))
+                    .and_then(|()| sys::close_range(fd.saturating_add(1), u32::MAX)),
+                None => sys::close_range(3, u32::MAX),
+            };
+            Ok((agent, execs))
         }
         Err(e) => Err((launch.channel, format!("fork the agent: {e}"))),
     }
@@ -187,15 +221,41 @@ fn become_identity(ids: &IdMapping) -> Result<(), String> {
     Ok(())
 }
 
-/// The init loop: forward signals, reap zombies, return the agent's status as an exit code.
-fn supervise(agent: libc::pid_t) -> i32 {
+/// The init loop: forward signals, serve exec requests, reap zombies, return the agent's
+/// status as an exit code.
+fn supervise(agent: libc::pid_t, mut execs: Option<InitExecs>) -> i32 {
     let mut waited = FORWARDED_SIGNALS.to_vec();
     waited.push(libc::SIGCHLD);
     let set = SignalSet::of(&waited);
+    let signals = match set.signalfd() {
+        Ok(fd) => fd,
+        Err(_) => return SETUP_FAILED,
+    };
     loop {
-        let sig = match set.wait() {
-            Ok(sig) => sig,
-            Err(_) => return SETUP_FAILED,
+        match execs.as_ref().map(|e| e.wait_ready(&signals)) {
+            None => {}
+            Some(Ok(false)) => {}
+            Some(Ok(true)) => {
+                if let Some(e) = execs.as_mut()
+                    && !e.serve_one()
+                {
+                    execs = None; // the supervisor closed the channel
+                }
+                continue;
+            }
+            Some(Err(_)) => return SETUP_FAILED,
+        }
+        let sig = if execs.is_some() {
+            match sys::read_signalfd(std::os::fd::AsFd::as_fd(&signals)) {
+                Ok(Some(sig)) => sig,
+                Ok(None) => continue,
+                Err(_) => return SETUP_FAILED,
+            }
+        } else {
+            match set.wait() {
+                Ok(sig) => sig,
+                Err(_) => return SETUP_FAILED,
+            }
         };
         if sig != libc::SIGCHLD {
             let _ = sys::kill(agent, sig);
@@ -206,7 +266,12 @@ fn supervise(agent: libc::pid_t) -> i32 {
                 Ok(Some((pid, status))) if pid == agent => {
                     return sys::decode_wait_status(status).code().into();
                 }
-                Ok(Some(_)) => continue, // an orphan reparented to us: reaped
+                Ok(Some((pid, status))) => {
+                    // An exec'd process (reported) or an orphan reparented to us (reaped).
+                    if let Some(e) = execs.as_mut() {
+                        e.reaped(pid, sys::decode_wait_status(status));
+                    }
+                }
                 Ok(None) => break,
                 Err(_) => return SETUP_FAILED,
             }

@@ -81,7 +81,14 @@ pub(crate) fn restrict(
     }
     let mut created = ruleset.create().map_err(err)?;
 
-    let mut rules = 0;
+    // Listing the new root (`ls /`) must work: it is a tmpfs holding only what the policy
+    // allowed, so directory listing beneath it reveals nothing the mounts did not already
+    // expose. Only `ReadDir` is granted; reading files still needs a rule below.
+    let root = PathFd::new("/").map_err(|e| format!("cannot open / for a rule: {e}"))?;
+    created = created
+        .add_rule(PathBeneath::new(root, AccessFs::ReadDir))
+        .map_err(err)?;
+    let mut rules = 1;
     let lists = [
         (read, AccessFs::from_read(abi)),
         (write, AccessFs::from_all(abi)),

@@ -10,17 +10,23 @@
 //! # Layout
 //! - `sandbox`: the supervisor side ([`Sandbox::spawn`], [`Sandbox::wait`]);
 //! - `init`: pid 1 inside (setup inside the namespaces, reaping, signal forwarding);
-//! - `agent`: the agent between fork and exec (the process layers, in order);
+//! - `agent`: a process between fork and exec (the process layers, in order);
+//! - `exec`: more processes in a running sandbox, started by init ([`Executor`]);
 //! - `mounts/`: the new root (plan, sequencing, real calls);
 //! - `landlock`, `seccomp`, `caps`, `limits`, `cgroup`, `netns`, `idmap`: one layer each;
-//! - `channel`: supervisor <-> sandbox reports; `tty`, `relay`: `-t`;
+//! - `channel`: supervisor <-> sandbox reports; `tty`, `relay`: `-t`; `attach`: the
+//!   caller's side of `cordon exec`;
 //! - `sys`: the raw `libc` calls.
 
 mod agent;
+mod attach;
 mod caps;
 mod cgroup;
 mod channel;
 mod error;
+// Forks the processes `cordon exec` asks for (inside init).
+#[allow(unsafe_code)]
+mod exec;
 mod idmap;
 // Process creation: `fork`/`clone` are unsafe because the child copies one thread only.
 #[allow(unsafe_code)]
@@ -39,9 +45,11 @@ mod spec;
 mod sys;
 mod tty;
 
+pub use attach::attach;
 pub use error::SandboxError;
+pub use exec::{ExecRequest, Execution, Executor};
 pub use idmap::{IdMapping, ROOT_ID_BASE, ROOT_ID_RANGE};
-pub use sandbox::{ExitStatus, Notice, Sandbox, valid_name};
+pub use sandbox::{ExitStatus, Notice, Sandbox, Signaller, valid_name};
 pub use spec::{Identity, LandlockMode, Resources, SandboxSpec, WORKDIR_INSIDE};
 
 /// The kernel's Landlock ABI version (0 when absent), for `-v` and diagnostics.

@@ -30,3 +30,14 @@ pub(crate) fn listen(addr: SocketAddrV4) -> io::Result<OwnedFd> {
     rustix::net::listen(&sock, PROXY_BACKLOG)?;
     Ok(sock)
 }
+
+/// A close-on-exec `NETLINK_SOCK_DIAG` socket bound to the current network namespace,
+/// for the supervisor's socket-owner lookups (it answers for this namespace only).
+pub(crate) fn sock_diag() -> io::Result<OwnedFd> {
+    Ok(rustix::net::socket_with(
+        AddressFamily::NETLINK,
+        SocketType::RAW,
+        SocketFlags::CLOEXEC,
+        Some(rustix::net::netlink::SOCK_DIAG),
+    )?)
+}

@@ -12,9 +12,11 @@ use std::path::PathBuf;
 use rustix::event::{PollFd, PollFlags};
 use rustix::process::{Pid, PidfdFlags};
 
+use crate::agent::Layers;
 use crate::cgroup::Cgroup;
 use crate::channel::{self, Failure, Message};
 use crate::error::SandboxError;
+use crate::exec::Executor;
 use crate::idmap::IdMapping;
 use crate::init::{self, Exec, FORWARDED_SIGNALS, Launch};
 use crate::mounts::plan::{self, PlanInput};
@@ -81,6 +83,10 @@ pub struct Sandbox {
     /// `-t`: the pty master and the caller's terminal mode.
     relay: Option<Relay>,
     proxy_listener: Option<TcpListener>,
+    /// `NETLINK_SOCK_DIAG` socket of the sandbox's network namespace (with a listener).
+    sock_diag: Option<OwnedFd>,
+    /// Starts more processes through init (`SandboxSpec::exec`).
+    executor: Option<Executor>,
     notices: Vec<Notice>,
     /// Set once init has been reaped.
     reaped: bool,
@@ -240,20 +246,32 @@ impl Sandbox {
                 return Err(SandboxError::setup("signalfd", e));
             }
         };
+        let (control_ours, control_theirs) = if spec.exec {
+            let (a, b) = channel::pair().map_err(|e| SandboxError::setup("socketpair", e))?;
+            (Some(a), Some(b))
+        } else {
+            (None, None)
+        };
+        let layers = Layers {
+            landlock_read: plan.landlock_read.clone(),
+            landlock_write: plan.landlock_write.clone(),
+            landlock: spec.landlock,
+            seccomp,
+            resources: spec.resources,
+            rlimits: cgroup.is_none(),
+        };
         let launch = Launch {
             hostname: spec.name.clone(),
             ids,
             plan,
-            seccomp,
             channel: theirs,
+            control: control_theirs,
             tty: spec.tty,
             terminal: None,
             stdin: spec.stdin,
             proxy_listen: spec.proxy_listen,
             exec,
-            landlock: spec.landlock,
-            resources: spec.resources,
-            rlimits: cgroup.is_none(),
+            layers,
         };
 
         // SAFETY: ensure_single_threaded() verified above that this is the only thread, and
@@ -276,6 +294,8 @@ impl Sandbox {
             old_mask,
             relay: None,
             proxy_listener: None,
+            sock_diag: None,
+            executor: None,
             notices,
             reaped: false,
             _cgroup: cgroup,
@@ -297,6 +317,10 @@ impl Sandbox {
         ours.send(&Message::Go)
             .map_err(|e| SandboxError::setup("start the sandbox", e))?;
         sandbox.collect_reports(&ours, spec)?;
+        if let Some(control) = control_ours {
+            // The agent runs: threads are allowed from here on.
+            sandbox.executor = Some(Executor::start(control)?);
+        }
         Ok(sandbox)
     }
 
@@ -314,6 +338,7 @@ impl Sandbox {
                 Ok(Some(Message::Listener(fd))) => {
                     self.proxy_listener = Some(TcpListener::from(fd));
                 }
+                Ok(Some(Message::SockDiag(fd))) => self.sock_diag = Some(fd),
                 Ok(Some(Message::PtyMaster(fd))) => {
                     tty::copy_size(&fd);
                     self.relay = Some(Relay::new(fd, spec.stdin));
@@ -323,7 +348,8 @@ impl Sandbox {
                     errno,
                     text,
                 })) => failed = Some((failure, errno, text)),
-                Ok(Some(Message::Go)) => {}
+                Ok(Some(Message::Go | Message::Exec { .. } | Message::Signal { .. })) => {}
+                Ok(Some(Message::Exited { .. })) => {}
                 Ok(None) => break,
                 Err(e) => return Err(SandboxError::setup("read the sandbox's reports", e)),
             }
@@ -353,10 +379,48 @@ impl Sandbox {
         self.pid as u32
     }
 
+    /// Host pid of the agent (init's first child), read from procfs.
+    ///
+    /// Why it exists: init is non-dumpable and its memory map belongs to the host user
+    /// namespace (it was cloned, never exec'd), so a rootless supervisor cannot read
+    /// `/proc/<init>/ns/*` or `/proc/<init>/fd`; the agent's entries it can. Any process of
+    /// the sandbox identifies its namespaces, and the agent lives exactly as long as the
+    /// sandbox (init exits with it). `None` once the agent is gone.
+    pub fn agent_pid(&self) -> Option<u32> {
+        let children =
+            std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.pid)).ok()?;
+        children.split_whitespace().next()?.parse().ok()
+    }
+
     /// The TCP listener created inside the sandbox's network namespace (from
     /// `SandboxSpec::proxy_listen`), non-blocking; `None` if none was asked or already taken.
     pub fn take_proxy_listener(&mut self) -> Option<TcpListener> {
         self.proxy_listener.take()
+    }
+
+    /// A `NETLINK_SOCK_DIAG` socket created inside the sandbox's network namespace
+    /// (whenever a proxy listener was asked for), for finding which process owns a
+    /// client connection; `None` if none or already taken.
+    pub fn take_sock_diag(&mut self) -> Option<OwnedFd> {
+        self.sock_diag.take()
+    }
+
+    /// Starts more processes in this sandbox (`None` unless `SandboxSpec::exec`).
+    pub fn executor(&self) -> Option<Executor> {
+        self.executor.clone()
+    }
+
+    /// A handle that signals the sandbox's init from any thread, safe against pid reuse
+    /// (a pidfd), for `cordon stop` while another thread waits in [`Sandbox::wait`].
+    pub fn signaller(&self) -> Result<Signaller, SandboxError> {
+        let pidfd = self
+            .pidfd
+            .as_ref()
+            .ok_or_else(|| SandboxError::InvalidSpec("sandbox already waited for".into()))?;
+        let pidfd = pidfd
+            .try_clone()
+            .map_err(|e| SandboxError::setup("duplicate the pidfd", e))?;
+        Ok(Signaller { pidfd })
     }
 
     /// What the sandbox reported while starting, in order.
@@ -418,6 +482,23 @@ impl Sandbox {
             }
             let _ = sys::kill(self.pid, sig);
         }
+    }
+}
+
+/// Sends signals to a sandbox's init (which forwards them to the agent).
+#[derive(Debug)]
+pub struct Signaller {
+    pidfd: OwnedFd,
+}
+
+impl Signaller {
+    /// Sends `signal` (a number such as `libc::SIGTERM`); forwarded signals reach the
+    /// agent, SIGKILL ends the whole sandbox at once.
+    pub fn send(&self, signal: i32) -> Result<(), SandboxError> {
+        let signal = rustix::process::Signal::from_named_raw(signal)
+            .ok_or_else(|| SandboxError::InvalidSpec(format!("unknown signal {signal}")))?;
+        rustix::process::pidfd_send_signal(&self.pidfd, signal)
+            .map_err(|e| SandboxError::setup("signal the sandbox", e.into()))
     }
 }
 

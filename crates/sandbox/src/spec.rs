@@ -40,6 +40,9 @@ pub struct SandboxSpec {
     /// A TCP listener to create inside the sandbox's network namespace and hand back to the
     /// supervisor (the egress proxy's entry point). `None` = no listener.
     pub proxy_listen: Option<SocketAddrV4>,
+    /// Keep a control channel to init so `Sandbox::executor` can start more processes in
+    /// the sandbox later (named sandboxes: `cordon exec`).
+    pub exec: bool,
 }
 
 /// Landlock compatibility, as the policy's `landlock.compatibility` says.

@@ -1,7 +1,9 @@
-//! `SupervisorError`: why `cordon run` could not run the command.
+//! `SupervisorError`: why the supervisor could not start, serve or manage a sandbox.
 
 use std::path::PathBuf;
 
+use cordon_audit::AuditError;
+use cordon_egress::EgressError;
 use cordon_sandbox::SandboxError;
 
 /// A failure of the supervisor or of a layer it started.
@@ -28,6 +30,31 @@ pub enum SupervisorError {
     /// The kernel sandbox failed (its message names the step).
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    /// The policy could not be compiled for the proxy.
+    #[error("policy rejected:\n{0}")]
+    Policy(String),
+    /// `--audit FILE` cannot be opened for appending.
+    #[error("cannot open audit log {path}: {source}")]
+    AuditFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The audit writer could not start.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    /// The egress proxy could not start (or an `--add-host` value is malformed).
+    #[error(transparent)]
+    Egress(#[from] EgressError),
+    /// The sandbox did not hand over its proxy listener.
+    #[error("the sandbox handed over no proxy listener")]
+    NoProxyListener,
+    /// The policy file cannot be watched for hot reload.
+    #[error("cannot watch policy file {path} for changes: {message}")]
+    Watch { path: PathBuf, message: String },
+    /// The async runtime serving the proxy could not start.
+    #[error("cannot start the proxy runtime: {0}")]
+    Runtime(#[source] std::io::Error),
 }
 
 /// Which of the docker/podman exit-code classes a failure belongs to.

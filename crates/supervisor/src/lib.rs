@@ -4,7 +4,9 @@
 //! touches the kernel only through cordon-sandbox.
 //!
 //! # Layout
-//! - `run`: `cordon run` end to end (spec, sandbox, wait, cleanup);
+//! - `run`: `cordon run` end to end (spec, sandbox, proxy, wait, cleanup);
+//! - `proxy`: the egress proxy of one sandbox (address, agent variables, start/stop);
+//! - `reload`: the watched policy file of `cordon run`;
 //! - `spec`: Policy -> `SandboxSpec`;
 //! - `env`: the environment allow-list;
 //! - `workdir`: the fresh per-run working directory;
@@ -13,11 +15,14 @@
 
 mod env;
 mod error;
+mod proxy;
+mod reload;
 mod run;
 mod spec;
 mod workdir;
 
 pub use env::{EnvArg, filter_env};
 pub use error::{FailureKind, SupervisorError};
+pub use proxy::{AuditTarget, PROXY_LISTEN};
 pub use run::{RunOptions, run};
 pub use spec::{RunRequest, sandbox_spec};

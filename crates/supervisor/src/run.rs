@@ -1,8 +1,11 @@
-//! `cordon run`: policy + request -> sandbox spec -> running sandbox -> exit code.
+//! `cordon run`: policy + request -> sandbox spec -> running sandbox + egress proxy ->
+//! exit code.
 //!
 //! The sandbox is created first, while this process is still single-threaded (the kernel
 //! refuses new user namespaces to multi-threaded processes, and `clone` copies one thread);
-//! anything that starts threads (the egress proxy's runtime) comes after `Sandbox::spawn`.
+//! anything that starts threads (the proxy's runtime, the audit writer, the policy
+//! watcher) comes after `Sandbox::spawn`. The threads inherit the signal mask the spawn
+//! set, so the signals forwarded to the agent keep arriving at the main thread only.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -12,8 +15,15 @@ use cordon_sandbox::{IdMapping, Notice, Sandbox, valid_name};
 
 use crate::env::{EnvArg, filter_env};
 use crate::error::SupervisorError;
+use crate::proxy::{AuditTarget, EgressPlan, PROXY_LISTEN, RunningEgress, override_env, proxy_env};
+use crate::reload::FileReloader;
 use crate::spec::{RunRequest, sandbox_spec};
 use crate::workdir::{Workdir, random_hex};
+
+/// Worker threads of the proxy runtime: the proxy is I/O-bound and splices in the
+/// kernel, so two workers keep one sandbox's traffic off a single core without
+/// competing with the agent for the machine.
+pub(crate) const PROXY_WORKERS: usize = 2;
 
 /// What `cordon run` was asked to do.
 #[derive(Debug, Clone)]
@@ -34,6 +44,12 @@ pub struct RunOptions {
     pub verbose: bool,
     /// The command and its arguments.
     pub command: Vec<OsString>,
+    /// `--policy FILE`: watched, and reloaded into the running sandbox when it changes.
+    pub policy_file: Option<PathBuf>,
+    /// `--audit FILE`: where decisions are written as JSON lines.
+    pub audit: Option<PathBuf>,
+    /// `--add-host NAME:IP` entries, resolved before DNS.
+    pub add_hosts: Vec<String>,
 }
 
 fn check_name(name: String) -> Result<String, SupervisorError> {
@@ -52,6 +68,16 @@ fn report(notices: &[Notice], verbose: bool) {
             Notice::Layer(_) => {}
         }
     }
+}
+
+/// A multi-threaded runtime for the proxy (and, for named sandboxes, the control API).
+pub(crate) fn proxy_runtime() -> Result<tokio::runtime::Runtime, SupervisorError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(PROXY_WORKERS)
+        .thread_name("cordon-proxy")
+        .enable_all()
+        .build()
+        .map_err(SupervisorError::Runtime)
 }
 
 /// Runs the command in a fresh sandbox and returns its exit code (128+N for signal N).
@@ -74,6 +100,16 @@ pub fn run(options: RunOptions) -> Result<u8, SupervisorError> {
         verbose: options.verbose,
     };
     let mut spec = sandbox_spec(&options.policy, request);
+    spec.proxy_listen = Some(PROXY_LISTEN);
+    override_env(&mut spec.env, proxy_env(PROXY_LISTEN));
+    let plan = EgressPlan::prepare(
+        &options.policy,
+        &options.add_hosts,
+        AuditTarget {
+            path: options.audit.clone(),
+            rotate_bytes: None,
+        },
+    )?;
     let workdir = if options.policy.filesystem_policy.include_workdir {
         let workdir = match &options.workdir {
             Some(dir) => Workdir::given(dir)?,
@@ -92,9 +128,36 @@ pub fn run(options: RunOptions) -> Result<u8, SupervisorError> {
         }
         None
     };
-    let sandbox = Sandbox::spawn(&spec)?;
+    let mut sandbox = Sandbox::spawn(&spec)?;
+    // From here on threads may start. Raised only now: the agent keeps the usual limit.
+    cordon_egress::raise_descriptor_limit();
     report(sandbox.notices(), options.verbose);
-    let status = sandbox.wait()?;
+    let runtime = proxy_runtime()?;
+    let egress = {
+        let _context = runtime.enter();
+        RunningEgress::start(&mut sandbox, &name, plan)?
+    };
+    if options.verbose {
+        eprintln!("cordon: egress: proxy on {PROXY_LISTEN} inside the sandbox");
+    }
+    let reloader = match &options.policy_file {
+        Some(path) => Some(FileReloader::start(
+            path,
+            egress.policy().clone(),
+            egress.audit().clone(),
+            &name,
+            options.verbose,
+        )?),
+        None => None,
+    };
+    let status = sandbox.wait();
+    drop(reloader);
+    let stats = runtime.block_on(egress.shutdown());
+    runtime.shutdown_background();
+    if options.verbose {
+        eprintln!("{}", stats.decisions.summary_line());
+    }
+    let status = status?;
     drop(workdir); // after the sandbox is gone: nothing is left writing into it
     Ok(status.code())
 }

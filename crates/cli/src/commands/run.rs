@@ -8,12 +8,22 @@ use cordon_supervisor::{EnvArg, FailureKind, RunOptions, SupervisorError};
 
 use crate::exit;
 
-/// `cordon run [--policy FILE] [--workdir DIR] [--name NAME] [--env K=V]... [-i] [-t] [-v] -- CMD [ARGS...]`
+/// `cordon run [--policy FILE] [--workdir DIR] [--name NAME] [--env K=V]... [--audit FILE]
+/// [--add-host NAME:IP]... [-i] [-t] [-v] -- CMD [ARGS...]`
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Policy file (OpenShell v1 YAML); the built-in default policy when absent.
+    /// Policy file (OpenShell v1 YAML); the built-in default policy when absent. Edits
+    /// to the file's network sections apply to the running sandbox.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// Write every egress decision and policy reload to FILE as JSON lines.
+    #[arg(long, value_name = "FILE")]
+    pub audit: Option<PathBuf>,
+    /// Resolve NAME to IP in the proxy before DNS (repeatable), e.g. api.test:127.0.0.1.
+    /// The policy still decides: a loopback or private address is reached only when the
+    /// policy names the host exactly.
+    #[arg(long = "add-host", value_name = "NAME:IP")]
+    pub add_host: Vec<String>,
     /// Host directory to bind at /sandbox; default: a fresh directory removed at exit.
     #[arg(long, value_name = "DIR")]
     pub workdir: Option<PathBuf>,
@@ -29,7 +39,8 @@ pub struct RunArgs {
     /// Allocate a pseudo-terminal for the command.
     #[arg(short = 't', long = "tty")]
     pub tty: bool,
-    /// Print which layers were applied and how.
+    /// Print which layers were applied and how, reloads, and a summary of egress
+    /// decisions at exit.
     #[arg(short = 'v', long = "verbose")]
     pub verbose: bool,
     /// The command and its arguments.
@@ -72,6 +83,9 @@ pub fn execute(args: RunArgs) -> anyhow::Result<u8> {
         tty: args.tty,
         verbose: args.verbose,
         command: args.command,
+        policy_file: args.policy,
+        audit: args.audit,
+        add_hosts: args.add_host,
     };
     match cordon_supervisor::run(options) {
         Ok(code) => Ok(code),

@@ -132,3 +132,58 @@ fn both_relay_modes_move_large_bodies_intact() {
         assert!(lines[0]["traffic"]["bytes_in"].as_u64().unwrap() > 5_000_000);
     }
 }
+
+#[test]
+fn tunnels_carry_large_echoed_streams_in_both_modes() {
+    // Both directions busy at once, with a slow consumer: exercises full pipes and
+    // backpressure in the splice relay.
+    let echo = EchoServer::start();
+    let port = echo.addr.port();
+    for relay in [RelayMode::Splice, RelayMode::Copy] {
+        let env = Env::start_with(
+            &policy(port),
+            Options {
+                hosts: &["api.test:127.0.0.1"],
+                relay,
+                ..Options::default()
+            },
+        );
+        let (stream, head) = connect(&env, &format!("api.test:{port}"), b"");
+        assert!(head.starts_with("HTTP/1.1 200"));
+        const TOTAL: usize = 16 * 1024 * 1024;
+        let mut writer = stream.try_clone().unwrap();
+        let sender = std::thread::spawn(move || {
+            let block: Vec<u8> = (0..65536u32).map(|i| (i % 251) as u8).collect();
+            for _ in 0..TOTAL / block.len() {
+                writer.write_all(&block).unwrap();
+            }
+            writer.shutdown(std::net::Shutdown::Write).unwrap();
+        });
+        let mut reader = stream;
+        let mut received = 0usize;
+        let mut buf = vec![0u8; 7919];
+        loop {
+            let n = reader.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            for (i, b) in buf[..n].iter().enumerate() {
+                assert_eq!(
+                    *b,
+                    (((received + i) % 65536) % 251) as u8,
+                    "{relay:?} byte {}",
+                    received + i
+                );
+            }
+            received += n;
+            if received % (1 << 20) < n {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        }
+        sender.join().unwrap();
+        assert_eq!(received, TOTAL, "{relay:?}");
+        let lines = env.audit_for("api.test", 1);
+        assert_eq!(lines[0]["traffic"]["bytes_out"], TOTAL, "{relay:?}");
+        assert_eq!(lines[0]["traffic"]["bytes_in"], TOTAL, "{relay:?}");
+    }
+}

@@ -8,6 +8,8 @@ mod identity;
 mod limits;
 mod private;
 mod reload;
+mod rootless;
+mod sandbox_scope;
 mod ssrf;
 mod tls_rest;
 mod tls_skip;

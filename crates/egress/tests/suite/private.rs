@@ -8,26 +8,15 @@ use std::process::Command;
 use serde_json::Value;
 
 use super::common::servers::HttpServer;
-use super::common::{Env, curl, run, tool};
-
-const INSIDE: &str = "CORDON_EGRESS_TEST_INSIDE_NETNS";
-const NAME: &str = "suite::private::wildcard_with_allowed_ips_reaches_a_private_address";
+use super::common::{Env, curl, rerun_inside, run, tool};
 
 #[test]
 fn wildcard_with_allowed_ips_reaches_a_private_address() {
-    if std::env::var_os(INSIDE).is_none() {
-        let exe = std::env::current_exe().unwrap();
-        let out = run(Command::new(tool("unshare"))
-            .arg("-rn")
-            .arg(exe)
-            .args(["--exact", NAME, "--nocapture", "--test-threads", "1"])
-            .env(INSIDE, "1"));
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && stdout.contains("1 passed"),
-            "inner run failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    if !rerun_inside(
+        "CORDON_EGRESS_TEST_INSIDE_NETNS",
+        "suite::private::wildcard_with_allowed_ips_reaches_a_private_address",
+        &["unshare", "-rn"],
+    ) {
         return;
     }
     for args in [

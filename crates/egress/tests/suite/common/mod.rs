@@ -255,3 +255,27 @@ pub fn eventually(mut check: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+/// Runs this test again in a child wrapped by `wrapper` (e.g. `unshare -rn`, `setpriv
+/// ...`), with `marker` set in its environment. Returns `true` in the child (go on
+/// with the test body); in the parent, asserts the child ran the test and passed, and
+/// returns `false`.
+pub fn rerun_inside(marker: &str, test_name: &str, wrapper: &[&str]) -> bool {
+    if std::env::var_os(marker).is_some() {
+        return true;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let (program, args) = wrapper.split_first().unwrap();
+    let out = run(Command::new(tool(program))
+        .args(args)
+        .arg(exe)
+        .args(["--exact", test_name, "--nocapture", "--test-threads", "1"])
+        .env(marker, "1"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "inner run of {test_name} under {wrapper:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    false
+}

@@ -1,0 +1,160 @@
+//! `Executor::exec`: a second process in a running sandbox, started by init, sees the same
+//! root, hostname and identity as the agent, carries the same seccomp filter and
+//! `no_new_privs`, gets its stdio from the caller, and reports its exit status; a missing
+//! command is reported as such. Runs as root, then as uid 65534 through `setpriv`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use cordon_sandbox::{
+    ExecRequest, ExitStatus, Identity, LandlockMode, Resources, Sandbox, SandboxError,
+    SandboxSpec,
+};
+
+const TEST: &str = "exec_starts_a_process_inside_the_running_sandbox";
+const ROOTLESS_CHILD: &str = "CORDON_TEST_ROOTLESS_CHILD";
+
+/// What both processes print about themselves.
+const PROBE: &str = "echo $(hostname) $(id -u) $(grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status | tr -d '\\t\\n') $(ls /)";
+
+fn spec() -> SandboxSpec {
+    SandboxSpec {
+        name: "exec-test".into(),
+        command: vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            format!("{PROBE} > /tmp/agent; while [ ! -e /tmp/stop ]; do sleep 0.01; done").into(),
+        ],
+        env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+        workdir: None,
+        read_only: ["/usr", "/lib", "/lib64", "/bin", "/etc"].map(Into::into).to_vec(),
+        read_write: vec!["/tmp".into()],
+        extra_ro_files: Vec::new(),
+        landlock: LandlockMode::BestEffort,
+        resources: Resources::default(),
+        identity: Identity::SANDBOX,
+        tty: false,
+        stdin: false,
+        verbose: false,
+        proxy_listen: None,
+        exec: true,
+    }
+}
+
+fn pipe() -> (std::fs::File, OwnedFd) {
+    let (r, w) = rustix::pipe::pipe().unwrap();
+    (std::fs::File::from(r), w)
+}
+
+fn run(sandbox: &Sandbox, script: &str) -> (String, ExitStatus) {
+    let executor = sandbox.executor().expect("an executor");
+    let (mut out, out_w) = pipe();
+    let null = OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
+    let err = OwnedFd::from(std::fs::File::options().write(true).open("/dev/null").unwrap());
+    let execution = executor
+        .exec(ExecRequest {
+            command: vec!["/bin/sh".into(), "-c".into(), script.into()],
+            stdio: Some([null, out_w, err]),
+        })
+        .expect("exec");
+    let status = execution.wait();
+    let mut text = String::new();
+    out.read_to_string(&mut text).unwrap();
+    (text, status)
+}
+
+fn check() {
+    let sandbox = Sandbox::spawn(&spec()).expect("spawn");
+    let (agent, _) = run(
+        &sandbox,
+        "while [ ! -s /tmp/agent ]; do sleep 0.01; done; cat /tmp/agent",
+    );
+    let (exec, status) = run(&sandbox, &format!("{PROBE}; exit 3"));
+    assert_eq!(status, ExitStatus::Exited(3));
+    assert_eq!(exec, agent, "exec sees what the agent sees");
+    assert!(exec.starts_with("exec-test 1000 NoNewPrivs:1Seccomp:2"), "{exec}");
+    let missing = sandbox.executor().unwrap().exec(ExecRequest {
+        command: vec!["no-such-command".into()],
+        stdio: Some([
+            OwnedFd::from(std::fs::File::open("/dev/null").unwrap()),
+            OwnedFd::from(std::fs::File::open("/dev/null").unwrap()),
+            OwnedFd::from(std::fs::File::open("/dev/null").unwrap()),
+        ]),
+    });
+    assert!(
+        matches!(missing, Err(SandboxError::CommandNotFound { .. })),
+        "{missing:?}"
+    );
+    // A process still running when the sandbox ends dies with it.
+    let executor = sandbox.executor().unwrap();
+    let sleeper = executor
+        .exec(ExecRequest {
+            command: vec!["/bin/sleep".into(), "600".into()],
+            stdio: Some([
+                OwnedFd::from(std::fs::File::open("/dev/null").unwrap()),
+                OwnedFd::from(std::fs::File::open("/dev/null").unwrap()),
+                OwnedFd::from(std::fs::File::open("/dev/null").unwrap()),
+            ]),
+        })
+        .unwrap();
+    let (_, status) = run(&sandbox, "touch /tmp/stop");
+    assert_eq!(status, ExitStatus::Exited(0));
+    assert_eq!(sandbox.wait().unwrap(), ExitStatus::Exited(0));
+    assert_eq!(sleeper.wait(), ExitStatus::Signaled(9));
+}
+
+/// This binary, or a world-executable copy of it in /var/tmp when the build directory is
+/// private, so uid 65534 can execute it.
+fn runnable_by_nobody(exe: PathBuf) -> PathBuf {
+    let mode = |p: &Path| {
+        std::fs::metadata(p)
+            .map(|m| m.permissions().mode())
+            .unwrap_or(0)
+    };
+    if mode(&exe) & 0o005 == 0o005 && exe.ancestors().skip(1).all(|d| mode(d) & 0o001 != 0) {
+        return exe;
+    }
+    let copy = PathBuf::from(format!("/var/tmp/cordon-exec-test-{}", std::process::id()));
+    std::fs::copy(&exe, &copy).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    copy
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
+        if !args.iter().any(|a| a == "--ignored") {
+            println!("{TEST}: test");
+        }
+        return;
+    }
+    if args
+        .iter()
+        .find(|a| !a.starts_with('-'))
+        .is_some_and(|filter| !TEST.contains(filter.as_str()))
+    {
+        return;
+    }
+    check();
+    if std::env::var_os(ROOTLESS_CHILD).is_some() {
+        return;
+    }
+    let exe = runnable_by_nobody(std::env::current_exe().unwrap());
+    let status = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&exe)
+        .arg(TEST)
+        .env(ROOTLESS_CHILD, "1")
+        .current_dir("/")
+        .status()
+        .expect("setpriv is required for the rootless half of this test");
+    if exe != std::env::current_exe().unwrap() {
+        let _ = std::fs::remove_file(&exe);
+    }
+    assert!(status.success(), "rootless run failed: {status}");
+    println!("test {TEST} ... ok (root and rootless)");
+}
