@@ -8,13 +8,15 @@
 #   4. the proxy's RSS with 1,000 idle tunnels open.
 # Each timing is the median of $RUNS runs (default 5). The proxy runs standalone
 # (bench/src/bin/egress_bench.rs) with binary identity on (host scope), no audit file.
-# Everything stays on 127.0.0.1. Usage: bench/egress.sh   (env: RUNS, SIZE)
+# Everything stays on 127.0.0.1. Usage: bench/egress.sh
+# env: RUNS (5), SIZE (1 GiB), SMALL (1000), PARTS ("rss download small decisions").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-5}
 SIZE=${SIZE:-1073741824}
 SMALL=${SMALL:-1000}
+PARTS=${PARTS:-rss download small decisions}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 for tool in curl python3; do
   command -v "$tool" >/dev/null || { echo "bench/egress.sh: $tool is required" >&2; exit 1; }
@@ -68,48 +70,60 @@ PROXY_PID=${pids[1]}
 start proxy-copy 9 proxy --policy "$tmp/policy.yaml" "${hosts[@]}" --relay copy
 PROXY_COPY=$(port_of proxy-copy proxy)
 
-echo "== egress proxy benchmark ($(nproc) cores, $RUNS runs each, median)"
+echo "== egress proxy benchmark ($(nproc) cores, $RUNS runs each, median; load average $(cut -d' ' -f1-3 /proc/loadavg))"
 
-# 1. Bulk download.
-dl() { "$CURL" -s -o /dev/null -w '%{speed_download}' "$@"; }
-direct=() splice=() copy=()
-for _ in $(seq "$RUNS"); do
-  direct+=("$(dl "http://127.0.0.1:$HTTP/bytes/$SIZE")")
-  splice+=("$(dl -p -x "http://127.0.0.1:$PROXY" "http://api.bench:$HTTP/bytes/$SIZE")")
-  copy+=("$(dl -p -x "http://127.0.0.1:$PROXY_COPY" "http://api.bench:$HTTP/bytes/$SIZE")")
-done
-d=$(median "${direct[@]}"); s=$(median "${splice[@]}"); c=$(median "${copy[@]}")
-python3 - "$d" "$s" "$c" "$SIZE" <<'EOF'
+# RSS with 1,000 idle tunnels (each carried one round trip), on the fresh proxy.
+bench_rss() {
+  local before after
+  rss() { awk '/^VmRSS/ { print $2 }' "/proc/$PROXY_PID/status"; }
+  before=$(rss)
+  start idle 6 idle --proxy "127.0.0.1:$PROXY" --target "api.bench:$ECHO" --count 1000
+  after=$(rss)
+  echo "proxy RSS: $((before / 1024)) MiB at start, $((after / 1024)) MiB with $(awk '{print $2}' "$tmp/idle.out") idle tunnels ($(( (after - before) * 1024 / 1000 )) bytes per tunnel)"
+  exec 6>&-
+}
+
+# Bulk download through a CONNECT tunnel (splice and copy relays) vs direct, interleaved.
+bench_download() {
+  local direct=() splice=() copy=() d s c
+  dl() { "$CURL" -s -o /dev/null -w '%{speed_download}' "$@"; }
+  for _ in $(seq "$RUNS"); do
+    direct+=("$(dl "http://127.0.0.1:$HTTP/bytes/$SIZE")")
+    splice+=("$(dl -p -x "http://127.0.0.1:$PROXY" "http://api.bench:$HTTP/bytes/$SIZE")")
+    copy+=("$(dl -p -x "http://127.0.0.1:$PROXY_COPY" "http://api.bench:$HTTP/bytes/$SIZE")")
+  done
+  d=$(median "${direct[@]}"); s=$(median "${splice[@]}"); c=$(median "${copy[@]}")
+  python3 -c '
 import sys
 d, s, c, size = map(float, sys.argv[1:])
-mb = lambda v: v / 1e6
-print(f"download {size/2**30:.0f} GiB: direct {mb(d):.0f} MB/s; CONNECT tunnel (splice) {mb(s):.0f} MB/s = {100*s/d:.0f}% of direct; (copy) {mb(c):.0f} MB/s = {100*c/d:.0f}%  [target >= 80%]")
-EOF
+print(f"download {size/2**30:.2f} GiB: direct {d/1e6:.0f} MB/s; CONNECT tunnel (splice) {s/1e6:.0f} MB/s = {100*s/d:.0f}% of direct; (copy) {c/1e6:.0f} MB/s = {100*c/d:.0f}%  [target >= 80%]")
+' "$d" "$s" "$c" "$SIZE"
+}
 
-# 2. Small keep-alive requests: one curl process, $SMALL URLs on one connection.
-small() { local t0; t0=$(now_ns); "$CURL" -s "$@" >/dev/null; echo $(( $(now_ns) - t0 )); }
-direct=() proxied=()
-for _ in $(seq "$RUNS"); do
-  direct+=("$(small --resolve "api.bench:$HTTP:127.0.0.1" "http://api.bench:$HTTP/small/[1-$SMALL]")")
-  proxied+=("$(small -x "http://127.0.0.1:$PROXY" "http://api.bench:$HTTP/small/[1-$SMALL]")")
-done
-d=$(median "${direct[@]}"); p=$(median "${proxied[@]}")
-python3 - "$d" "$p" "$SMALL" <<'EOF'
+# Small keep-alive requests: one curl process, $SMALL URLs on one connection.
+bench_small() {
+  local direct=() proxied=() d p
+  small() { local t0; t0=$(now_ns); "$CURL" -s "$@" >/dev/null; echo $(( $(now_ns) - t0 )); }
+  for _ in $(seq "$RUNS"); do
+    direct+=("$(small --resolve "api.bench:$HTTP:127.0.0.1" "http://api.bench:$HTTP/small/[1-$SMALL]")")
+    proxied+=("$(small -x "http://127.0.0.1:$PROXY" "http://api.bench:$HTTP/small/[1-$SMALL]")")
+  done
+  d=$(median "${direct[@]}"); p=$(median "${proxied[@]}")
+  python3 -c '
 import sys
 d, p, n = map(float, sys.argv[1:])
 print(f"{n:.0f} keep-alive requests: direct {d/1e6:.0f} ms; forward proxy {p/1e6:.0f} ms = {p/d:.2f}x direct ({(p-d)/n/1e3:.0f} us added per request)  [target <= 1.5x]")
-EOF
+' "$d" "$p" "$SMALL"
+}
 
-# 3. Decisions per second, 200 concurrent clients opening and closing tunnels.
-"$BIN" load --proxy "127.0.0.1:$PROXY" --target "api.bench:$ECHO" --concurrency 200 --seconds 5 \
-  | sed 's/^/allowed (CONNECT + dial): /'
-"$BIN" load --proxy "127.0.0.1:$PROXY" --target "denied.bench:$ECHO" --concurrency 200 --seconds 5 \
-  | sed 's/^/denied (403): /'
+# Decisions per second: 200 concurrent clients opening and closing tunnels.
+bench_decisions() {
+  "$BIN" load --proxy "127.0.0.1:$PROXY" --target "api.bench:$ECHO" --concurrency 200 --seconds 5 \
+    | sed 's/^/allowed (CONNECT + dial): /'
+  "$BIN" load --proxy "127.0.0.1:$PROXY" --target "denied.bench:$ECHO" --concurrency 200 --seconds 5 \
+    | sed 's/^/denied (403): /'
+}
 
-# 4. RSS with 1,000 idle tunnels (each carried one round trip).
-rss() { awk '/^VmRSS/ { print $2 }' "/proc/$PROXY_PID/status"; }
-before=$(rss)
-start idle 6 idle --proxy "127.0.0.1:$PROXY" --target "api.bench:$ECHO" --count 1000
-after=$(rss)
-echo "proxy RSS: $((before / 1024)) MiB before, $((after / 1024)) MiB with $(awk '{print $2}' "$tmp/idle.out") idle tunnels ($(( (after - before) * 1024 / 1000 )) bytes per tunnel)"
-exec 6>&-
+for part in $PARTS; do
+  "bench_$part"
+done

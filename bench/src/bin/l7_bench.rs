@@ -7,7 +7,7 @@
 //! and the audit log on, as in a sandbox) and the client (1 thread).
 //!
 //! ```text
-//! l7-bench [--requests N] [--concurrency C] [--runs R] [--only tunnel|l7]
+//! l7-bench [--requests N] [--concurrency C] [--runs R] [--only tunnel|l7] [--proxy-threads T]
 //! ```
 //! Prints one line per mode: sequential requests/s and latency percentiles on one
 //! connection, and requests/s with C connections in parallel. Each figure is the
@@ -78,7 +78,7 @@ fn main() -> Result<(), Error> {
     let runs = number("--runs", 5)?;
 
     let origin_rt = runtime(1)?;
-    let proxy_rt = runtime(2)?;
+    let proxy_rt = runtime(number("--proxy-threads", 2)?)?;
     let client_rt = runtime(1)?;
     let dir = std::env::temp_dir().join(format!("cordon-l7-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -145,14 +145,20 @@ network_policies:
     );
     let mut direct: Option<(f64, f64)> = None;
     // `--only l7` (or `tunnel`) skips the other modes, for profiling one path.
-    let only = args.windows(2).find(|w| w[0] == "--only").map(|w| w[1].clone());
+    let only = args
+        .windows(2)
+        .find(|w| w[0] == "--only")
+        .map(|w| w[1].clone());
     for mode in [Mode::Direct, Mode::Tunnel, Mode::Inspected] {
         let key = match mode {
             Mode::Direct => "direct",
             Mode::Tunnel => "tunnel",
             Mode::Inspected => "l7",
         };
-        if only.as_deref().is_some_and(|o| o != key && mode != Mode::Direct) {
+        if only
+            .as_deref()
+            .is_some_and(|o| o != key && mode != Mode::Direct)
+        {
             continue;
         }
         let mut seq = Vec::new();

@@ -143,6 +143,37 @@ pub struct NetworkEvent {
     pub duration_ms: Option<u64>,
     /// HTTP facts for forwarded requests.
     pub http: Option<HttpInfo>,
+    /// Inference facts for requests the inference router handled (`route`).
+    pub inference: Option<InferenceInfo>,
+}
+
+/// What the inference router did with one request: which provider and model, and the
+/// token usage the provider reported. Names and counts only, never keys or bodies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InferenceInfo {
+    /// Provider (as named by `cordon provider create`) the request was sent to.
+    pub provider: String,
+    /// Model sent upstream (after the route's rewrite), when the request named one.
+    pub model: Option<String>,
+    /// Input (prompt) tokens from the response's usage fields, when reported.
+    pub tokens_in: Option<u64>,
+    /// Output (completion) tokens from the response's usage fields, when reported.
+    pub tokens_out: Option<u64>,
+    /// Whether the response was a server-sent event stream.
+    pub streamed: bool,
+}
+
+impl InferenceInfo {
+    /// The facts, with client-influenced strings clipped like every other field.
+    pub fn new(provider: &str, model: Option<&str>) -> InferenceInfo {
+        InferenceInfo {
+            provider: clip(provider),
+            model: model.map(clip),
+            tokens_in: None,
+            tokens_out: None,
+            streamed: false,
+        }
+    }
 }
 
 impl NetworkEvent {
@@ -177,6 +208,7 @@ impl NetworkEvent {
             bytes_down: 0,
             duration_ms: None,
             http: None,
+            inference: None,
         }
     }
 

@@ -28,8 +28,8 @@ mod writer;
 
 pub use counters::{AuditCounters, CounterSnapshot};
 pub use event::{
-    Action, AuditEvent, ConfigEvent, ConfigOutcome, HttpInfo, NetworkEvent, Severity, Transport,
-    now_ms,
+    Action, AuditEvent, ConfigEvent, ConfigOutcome, HttpInfo, InferenceInfo, NetworkEvent,
+    Severity, Transport, now_ms,
 };
 pub use ocsf::to_json_line;
 pub use writer::{AuditError, AuditLog, AuditLogOptions, AuditSink};

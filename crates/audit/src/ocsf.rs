@@ -142,6 +142,21 @@ struct NetworkUnmapped<'a> {
     action: &'static str,
     policy_generation: u64,
     sandbox: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inference: Option<InferenceUnmapped<'a>>,
+}
+
+/// Inference routing facts (`route` lines); OCSF has no attributes for them.
+#[derive(Serialize)]
+struct InferenceUnmapped<'a> {
+    provider: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tokens_in: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tokens_out: Option<u64>,
+    streamed: bool,
 }
 
 #[derive(Serialize)]
@@ -323,6 +338,13 @@ fn network(ev: &NetworkEvent) -> NetworkLine<'_> {
             action: ev.action.as_str(),
             policy_generation: ev.generation,
             sandbox: &ev.sandbox,
+            inference: ev.inference.as_ref().map(|info| InferenceUnmapped {
+                provider: &info.provider,
+                model: info.model.as_deref(),
+                tokens_in: info.tokens_in,
+                tokens_out: info.tokens_out,
+                streamed: info.streamed,
+            }),
         },
     }
 }

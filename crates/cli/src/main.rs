@@ -24,6 +24,32 @@ enum Command {
     Policy(commands::policy::PolicyCommand),
     /// Run a command inside a fresh sandbox and exit with its exit code.
     Run(commands::run::RunArgs),
+    /// Create and start a named sandbox held by a detached supervisor.
+    Create(commands::create::CreateArgs),
+    /// List your sandboxes.
+    List(commands::list::ListArgs),
+    /// Show everything about one sandbox.
+    Status(commands::status::StatusArgs),
+    /// Run a command in a running sandbox.
+    Exec(commands::exec::ExecArgs),
+    /// Open an interactive shell in a running sandbox.
+    Connect(commands::exec::ConnectArgs),
+    /// Show a sandbox's output, or its audit log.
+    Logs(commands::logs::LogsArgs),
+    /// Stop a sandbox.
+    Stop(commands::stop::StopArgs),
+    /// Start a stopped sandbox again.
+    Start(commands::start::StartArgs),
+    /// Remove a sandbox and its state.
+    Rm(commands::rm::RmArgs),
+    /// List and show the built-in agent profiles.
+    #[command(subcommand)]
+    Profile(commands::profile::ProfileCommand),
+    /// List, show and apply the built-in network presets.
+    #[command(subcommand)]
+    Preset(commands::preset::PresetCommand),
+    #[command(name = "__supervise", hide = true)]
+    Supervise(commands::supervise::SuperviseArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,5 +70,17 @@ fn main() -> ExitCode {
     exit::report(match cli.command {
         Command::Policy(cmd) => commands::policy::execute(cmd),
         Command::Run(args) => commands::run::execute(args),
+        Command::Create(args) => commands::create::execute(args),
+        Command::List(args) => commands::list::execute(args),
+        Command::Status(args) => commands::status::execute(args),
+        Command::Exec(args) => commands::exec::execute(args),
+        Command::Connect(args) => commands::exec::connect(args),
+        Command::Logs(args) => commands::logs::execute(args),
+        Command::Stop(args) => commands::stop::execute(args),
+        Command::Start(args) => commands::start::execute(args),
+        Command::Rm(args) => commands::rm::execute(args),
+        Command::Profile(cmd) => commands::profile::execute(cmd),
+        Command::Preset(cmd) => commands::preset::execute(cmd),
+        Command::Supervise(args) => commands::supervise::execute(args),
     })
 }

@@ -92,15 +92,12 @@ pub(crate) async fn handle(
             .await;
             return;
         }
+        // Bytes the client sent after its CONNECT head (usually none). Copied out so
+        // hyper's read buffer (8 KiB or more) is not kept alive for the tunnel's life.
+        let prefix = parts.read_buf.to_vec();
+        drop(parts.read_buf);
         run_tunnel(
-            &shared,
-            caller,
-            target,
-            go,
-            client,
-            &parts.read_buf,
-            upstream,
-            changes,
+            &shared, caller, target, go, client, &prefix, upstream, changes,
         )
         .await;
     });

@@ -16,6 +16,7 @@
 //! - `show`, `suggest`: `policy show` output and suggested entries for denials.
 #![forbid(unsafe_code)]
 
+pub mod catalog;
 mod engine;
 mod error;
 mod globs;

@@ -177,6 +177,16 @@ impl Channel {
         self.fd.as_fd()
     }
 
+    /// Whether the other end has been closed (its process is gone), without blocking.
+    pub(crate) fn peer_gone(&self) -> bool {
+        let mut fds = [rustix::event::PollFd::new(
+            &self.fd,
+            rustix::event::PollFlags::empty(),
+        )];
+        matches!(rustix::event::poll(&mut fds, Some(&rustix::event::Timespec::default())), Ok(n) if n > 0)
+            && fds[0].revents().contains(rustix::event::PollFlags::HUP)
+    }
+
     /// The socket itself (to send it to another process).
     pub(crate) fn into_fd(self) -> OwnedFd {
         self.fd

@@ -176,10 +176,15 @@ impl Execution {
 
     /// Sends `signal` to the process.
     pub fn signal(&self, signal: i32) {
-        let _ = self.shared.control.send(&Message::Signal {
+        self.signaller().signal(signal);
+    }
+
+    /// A handle that signals the process from another thread while this one waits.
+    pub fn signaller(&self) -> ExecSignaller {
+        ExecSignaller {
             id: self.id,
-            signal,
-        });
+            shared: Arc::clone(&self.shared),
+        }
     }
 
     /// Blocks until the process ends. When the sandbox itself ends first, the kernel has
@@ -188,6 +193,23 @@ impl Execution {
         self.status
             .recv()
             .unwrap_or(ExitStatus::Signaled(libc::SIGKILL))
+    }
+}
+
+/// Signals one process started by [`Executor::exec`].
+#[derive(Debug, Clone)]
+pub struct ExecSignaller {
+    id: u64,
+    shared: Arc<Shared>,
+}
+
+impl ExecSignaller {
+    /// Sends `signal` to the process (nothing happens once it has ended).
+    pub fn signal(&self, signal: i32) {
+        let _ = self.shared.control.send(&Message::Signal {
+            id: self.id,
+            signal,
+        });
     }
 }
 

@@ -116,6 +116,14 @@ fn start(mut launch: Launch) -> Result<(libc::pid_t, Option<InitExecs>), StartEr
     };
     let result = (|| {
         become_identity(&launch.ids)?;
+        // A change of uid/gid clears the parent-death signal (commit_creds): set it again,
+        // then make sure the supervisor did not die in between (it holds its end of the
+        // channel until the agent runs, so a hang-up means it is gone).
+        rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
+            .map_err(|e| format!("set parent-death signal: {e}"))?;
+        if launch.channel.peer_gone() {
+            sys::exit_now(SETUP_FAILED);
+        }
         sys::unshare_cgroup_namespace().map_err(|e| format!("new cgroup namespace: {e}"))?;
         Ok::<(), String>(())
     })();

@@ -47,7 +47,7 @@ mod tty;
 
 pub use attach::attach;
 pub use error::SandboxError;
-pub use exec::{ExecRequest, Execution, Executor};
+pub use exec::{ExecRequest, ExecSignaller, Execution, Executor};
 pub use idmap::{IdMapping, ROOT_ID_BASE, ROOT_ID_RANGE};
 pub use sandbox::{ExitStatus, Notice, Sandbox, Signaller, valid_name};
 pub use spec::{Identity, LandlockMode, Resources, SandboxSpec, WORKDIR_INSIDE};

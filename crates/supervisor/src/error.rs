@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use cordon_audit::AuditError;
+use cordon_control::ControlError;
 use cordon_egress::EgressError;
 use cordon_sandbox::SandboxError;
 
@@ -55,6 +56,58 @@ pub enum SupervisorError {
     /// The async runtime serving the proxy could not start.
     #[error("cannot start the proxy runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    /// The state directory is unusable (missing environment, wrong owner).
+    #[error("state directory: {0}")]
+    StateRoot(String),
+    /// A file of a sandbox's state could not be read or written.
+    #[error("{path}: {source}")]
+    State {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A sandbox name does not match `[a-z0-9][a-z0-9_.-]{0,62}`.
+    #[error(
+        "invalid sandbox name {0:?}: use 1-63 characters a-z, 0-9, '_', '.', '-', starting with a letter or digit"
+    )]
+    InvalidName(String),
+    /// No sandbox of that name (for this user).
+    #[error("no sandbox named {0:?} (see `cordon list`)")]
+    NoSuchSandbox(String),
+    /// `create` with a name in use.
+    #[error("a sandbox named {0:?} already exists (remove it with `cordon rm {0}`)")]
+    AlreadyExists(String),
+    /// The operation needs a stopped sandbox.
+    #[error("sandbox {0:?} is running (stop it first, or use --force)")]
+    Running(String),
+    /// The operation needs a running sandbox.
+    #[error("sandbox {0:?} is not running (start it with `cordon start {0}`)")]
+    NotRunning(String),
+    /// A policy given to `create` or `policy set` is invalid.
+    #[error("{0}")]
+    PolicyInvalid(String),
+    /// `policy set` changes sections that need a restart.
+    #[error("{0}")]
+    NeedsRestart(String),
+    /// The supervisor could not start the sandbox; `kind` picks the exit code.
+    #[error("{message}")]
+    StartFailed { kind: FailureKind, message: String },
+    /// Talking to the supervisor failed.
+    #[error(transparent)]
+    Control(#[from] ControlError),
+    /// The supervisor ended an exchange unexpectedly.
+    #[error("the supervisor of {0:?} went away")]
+    SupervisorGone(String),
+}
+
+impl SupervisorError {
+    /// A state file error.
+    pub(crate) fn state(path: &std::path::Path, source: std::io::Error) -> SupervisorError {
+        SupervisorError::State {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
 }
 
 /// Which of the docker/podman exit-code classes a failure belongs to.
@@ -66,6 +119,8 @@ pub enum FailureKind {
     CommandNotExecutable,
     /// cordon itself failed (125).
     Cordon,
+    /// The input was understood and is wrong: an unknown sandbox, an invalid policy (1).
+    Invalid,
 }
 
 impl SupervisorError {
@@ -78,6 +133,13 @@ impl SupervisorError {
             SupervisorError::Sandbox(SandboxError::NotExecutable { .. }) => {
                 FailureKind::CommandNotExecutable
             }
+            SupervisorError::StartFailed { kind, .. } => *kind,
+            SupervisorError::NoSuchSandbox(_)
+            | SupervisorError::AlreadyExists(_)
+            | SupervisorError::Running(_)
+            | SupervisorError::NotRunning(_)
+            | SupervisorError::PolicyInvalid(_)
+            | SupervisorError::NeedsRestart(_) => FailureKind::Invalid,
             _ => FailureKind::Cordon,
         }
     }

@@ -10,15 +10,19 @@
 //! - `spec`: Policy -> `SandboxSpec`;
 //! - `env`: the environment allow-list;
 //! - `workdir`: the fresh per-run working directory;
+//! - `state`: the on-disk state of named sandboxes (records, locks);
+//! - `lifecycle`: named sandboxes (create, supervise, exec, stop, ...);
 //! - `error`: `SupervisorError`.
 #![forbid(unsafe_code)]
 
 mod env;
 mod error;
+pub mod lifecycle;
 mod proxy;
 mod reload;
 mod run;
 mod spec;
+pub mod state;
 mod workdir;
 
 pub use env::{EnvArg, filter_env};

@@ -26,6 +26,14 @@ fn id(spec: IdSpec, sandbox: u32) -> u32 {
     }
 }
 
+/// The ids the agent gets inside its user namespace, from the policy's `process` section.
+pub(crate) fn identity(policy: &Policy) -> Identity {
+    Identity {
+        uid: id(policy.process.run_as_user, Identity::SANDBOX.uid),
+        gid: id(policy.process.run_as_group, Identity::SANDBOX.gid),
+    }
+}
+
 /// Maps the policy's static sections (filesystem, landlock, process, resources) and the
 /// request onto the sandbox layer's spec. Network sections are the egress layer's.
 pub fn sandbox_spec(policy: &Policy, request: RunRequest) -> SandboxSpec {
@@ -47,10 +55,7 @@ pub fn sandbox_spec(policy: &Policy, request: RunRequest) -> SandboxSpec {
             pids: policy.resources.pids,
             cpu: policy.resources.cpu,
         },
-        identity: Identity {
-            uid: id(policy.process.run_as_user, Identity::SANDBOX.uid),
-            gid: id(policy.process.run_as_group, Identity::SANDBOX.gid),
-        },
+        identity: identity(policy),
         tty: request.tty,
         stdin: request.stdin,
         verbose: request.verbose,

@@ -1,5 +1,17 @@
 //! One module per subcommand; each exposes its clap arguments and an `execute`
 //! returning the exit code.
 
+pub mod create;
+pub mod exec;
+pub mod list;
+pub mod logs;
 pub mod policy;
+pub mod policy_live;
+pub mod preset;
+pub mod profile;
+pub mod rm;
 pub mod run;
+pub mod start;
+pub mod status;
+pub mod stop;
+pub mod supervise;

@@ -29,6 +29,10 @@ pub enum PolicyCommand {
     Show(ShowArgs),
     /// Ask the engine what it would decide for a connection (and request), and why.
     Explain(ExplainArgs),
+    /// Print the policy in force in a named sandbox.
+    Get(super::policy_live::GetArgs),
+    /// Hot-reload a named sandbox's policy (network sections; static ones need a restart).
+    Set(super::policy_live::SetArgs),
 }
 
 #[derive(Debug, Args)]
@@ -82,6 +86,8 @@ pub fn execute(cmd: PolicyCommand) -> anyhow::Result<u8> {
         PolicyCommand::Validate { files } => Ok(validate(&files)),
         PolicyCommand::Show(args) => show(&args),
         PolicyCommand::Explain(args) => explain(&args),
+        PolicyCommand::Get(args) => super::policy_live::get(args),
+        PolicyCommand::Set(args) => super::policy_live::set(args),
     }
 }
 

@@ -93,11 +93,18 @@ pub fn execute(args: RunArgs) -> anyhow::Result<u8> {
     }
 }
 
-/// docker/podman: 127 not found, 126 not executable, 125 everything that is cordon's.
-fn code_for(err: &SupervisorError) -> u8 {
+/// docker/podman: 127 not found, 126 not executable, 125 everything that is cordon's;
+/// 1 for input understood and wrong (an unknown sandbox, an invalid policy to apply).
+pub(crate) fn code_for(err: &SupervisorError) -> u8 {
     match err.kind() {
         FailureKind::CommandNotFound => exit::NOT_FOUND,
         FailureKind::CommandNotExecutable => exit::NOT_EXECUTABLE,
         FailureKind::Cordon => exit::CORDON_FAILED,
+        FailureKind::Invalid => exit::INVALID,
     }
+}
+
+/// A supervisor error as the CLI reports it: one message, the documented exit code.
+pub(crate) fn fail(err: SupervisorError) -> anyhow::Error {
+    exit::Exit::new(code_for(&err), err.to_string()).into()
 }

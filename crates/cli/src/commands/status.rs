@@ -1,0 +1,96 @@
+//! `cordon status NAME [--json]`: every layer applied and how, the Landlock ABI, limits,
+//! the proxy address, the CA fingerprint, the policy's source and generation, and the
+//! main process's state.
+
+use clap::Args;
+use cordon_supervisor::lifecycle;
+use cordon_supervisor::state::StateRoot;
+
+use crate::commands::list::duration;
+use crate::commands::run::fail;
+use crate::exit;
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The sandbox.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn limit(value: Option<String>) -> String {
+    value.unwrap_or_else(|| "unlimited".into())
+}
+
+pub fn execute(args: StatusArgs) -> anyhow::Result<u8> {
+    let root = StateRoot::for_current_user().map_err(fail)?;
+    let status = lifecycle::status(&root, &args.name).map_err(fail)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+        return Ok(exit::SUCCESS);
+    }
+    let s = &status.summary;
+    println!("name:        {}", s.name);
+    println!("state:       {}", s.state.as_str());
+    if let Some(reason) = &s.reason {
+        println!("reason:      {reason}");
+    }
+    println!("command:     {}", status.meta.command.join(" "));
+    println!("workdir:     {}", status.meta.workdir.display());
+    println!(
+        "restart:     {} (restarts: {})",
+        status.meta.restart.as_str(),
+        s.restarts
+    );
+    if let Some(code) = s.exit_code {
+        println!("last exit:   {code}");
+    }
+    match &status.live {
+        None => println!("policy:      {} (applied at the next start)", status.meta.policy_source),
+        Some(live) => {
+            println!("uptime:      {}", duration(s.uptime_ms.unwrap_or(0)));
+            println!("supervisor:  pid {}", live.supervisor_pid);
+            println!("init:        pid {} (pid 1 inside)", live.init_pid);
+            match live.main_pid {
+                Some(pid) => println!("main:        running, pid {pid}"),
+                None => println!("main:        exited"),
+            }
+            println!(
+                "policy:      {} (generation {})",
+                live.policy.source, live.policy.generation
+            );
+            println!(
+                "proxy:       {} inside the sandbox; {} allowed, {} denied, {} audit-denied, {} reloads rejected, {} open connections",
+                live.egress.proxy,
+                live.egress.allowed,
+                live.egress.denied,
+                live.egress.audit_denied,
+                live.egress.reloads_rejected,
+                live.egress.active_connections
+            );
+            println!(
+                "ca:          {}",
+                live.ca_fingerprint
+                    .clone()
+                    .unwrap_or_else(|| "none (no TLS inspection configured)".into())
+            );
+            println!("landlock:    ABI {}", live.landlock_abi);
+            println!(
+                "limits:      memory {}, pids {}, cpu {}",
+                limit(live.limits.memory_bytes.map(|b| format!("{b} bytes"))),
+                limit(live.limits.pids.map(|p| p.to_string())),
+                limit(live.limits.cpu.map(|c| c.to_string()))
+            );
+            println!("layers:");
+            for layer in &live.layers {
+                println!("  {layer}");
+            }
+            for warning in &live.warnings {
+                println!("  warning: {warning}");
+            }
+        }
+    }
+    Ok(exit::SUCCESS)
+}

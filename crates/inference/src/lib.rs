@@ -1,0 +1,2 @@
+//! cordon-inference: the router behind `inference.local`.
+#![forbid(unsafe_code)]

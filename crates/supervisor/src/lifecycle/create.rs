@@ -1,0 +1,246 @@
+//! `cordon create` and `cordon start`: lay out the sandbox's directory, then detach a
+//! supervisor and wait until it reports the main process running (or why not).
+//!
+//! `create` is all or nothing: the directory is built under a temporary name and renamed
+//! into place without replacing anything (`RENAME_NOREPLACE`), which is also what makes
+//! names unique per user under concurrent calls; if the sandbox then fails to start, the
+//! directory is removed again.
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use cordon_egress::StaticHosts;
+use cordon_sandbox::IdMapping;
+
+use crate::env::{EnvArg, filter_env};
+use crate::error::{FailureKind, SupervisorError};
+use crate::lifecycle::remove::remove_tree;
+use crate::lifecycle::supervise::SUPERVISE_COMMAND;
+use crate::spec::identity;
+use crate::state::{
+    Meta, RestartPolicy, RunState, SandboxDir, StateRoot, check_sandbox_name, create_private_dir,
+    write_json,
+};
+use crate::workdir::random_hex;
+
+/// What `cordon create` was asked.
+#[derive(Debug, Clone)]
+pub struct CreateOptions {
+    pub name: String,
+    /// `--policy FILE` (the built-in default policy when absent).
+    pub policy_file: Option<PathBuf>,
+    /// `--workdir DIR`: bind this directory at `/sandbox` (default: the sandbox's own).
+    pub workdir: Option<PathBuf>,
+    pub env: Vec<EnvArg>,
+    pub restart: RestartPolicy,
+    /// Rotate logs and the audit log past this many bytes.
+    pub log_max_bytes: u64,
+    /// `--add-host NAME:IP` entries.
+    pub add_hosts: Vec<String>,
+    pub command: Vec<OsString>,
+}
+
+/// How a start went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Started {
+    /// The main process runs.
+    Running,
+    /// A supervisor was running it already.
+    AlreadyRunning,
+}
+
+fn utf8(value: &OsString, what: &str) -> Result<String, SupervisorError> {
+    value
+        .to_str()
+        .map(str::to_owned)
+        .ok_or_else(|| SupervisorError::StartFailed {
+            kind: FailureKind::Cordon,
+            message: format!("{what} {value:?} is not valid UTF-8"),
+        })
+}
+
+/// Creates the sandbox and starts it. Returns warnings for the user (secret-looking
+/// variables passed on request).
+pub fn create(
+    root: &StateRoot,
+    options: CreateOptions,
+) -> Result<(Started, Vec<String>), SupervisorError> {
+    check_sandbox_name(&options.name)?;
+    let (policy, policy_text, policy_source) = match &options.policy_file {
+        None => (
+            cordon_policy::default_policy(),
+            cordon_policy::DEFAULT_POLICY_YAML.to_owned(),
+            "default".to_owned(),
+        ),
+        Some(path) => {
+            let loaded = cordon_policy::load_file(path)
+                .map_err(|e| SupervisorError::Policy(e.to_string()))?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| SupervisorError::Policy(format!("{}: {e}", path.display())))?;
+            let source = std::path::absolute(path)
+                .unwrap_or_else(|_| path.clone())
+                .display()
+                .to_string();
+            (loaded.policy, text, source)
+        }
+    };
+    if options.command.is_empty() {
+        return Err(SupervisorError::StartFailed {
+            kind: FailureKind::Cordon,
+            message: "no command given".into(),
+        });
+    }
+    let command = options
+        .command
+        .iter()
+        .map(|a| utf8(a, "argument"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut hosts = StaticHosts::new();
+    for entry in &options.add_hosts {
+        hosts.add_entry(entry)?;
+    }
+    let (env, warnings) = filter_env(std::env::vars_os(), &options.env);
+    let env = env
+        .iter()
+        .map(|(k, v)| Ok((utf8(k, "variable")?, utf8(v, "value of")?)))
+        .collect::<Result<Vec<_>, SupervisorError>>()?;
+    if let Some(dir) = &options.workdir {
+        crate::workdir::Workdir::given(dir)?;
+    }
+
+    let final_path = root.sandboxes().join(&options.name);
+    if final_path.exists() {
+        return Err(SupervisorError::AlreadyExists(options.name));
+    }
+    let staging = root
+        .sandboxes()
+        .join(format!(".{}.creating-{}", options.name, random_hex(4)));
+    let built = (|| {
+        create_private_dir(&staging.join("logs"))
+            .map_err(|e| SupervisorError::state(&staging, e))?;
+        let (workdir, owned) = match &options.workdir {
+            Some(dir) => (std::path::absolute(dir).unwrap_or_else(|_| dir.clone()), false),
+            None => {
+                let dir = staging.join("workdir");
+                create_private_dir(&dir).map_err(|e| SupervisorError::state(&dir, e))?;
+                // As root the agent is an unprivileged mapped id: give it its workdir.
+                let ids = IdMapping::for_invoker(identity(&policy))?;
+                if ids.rootful {
+                    std::os::unix::fs::chown(&dir, Some(ids.host_uid), Some(ids.host_gid))
+                        .map_err(|e| SupervisorError::state(&dir, e))?;
+                }
+                (final_path.join("workdir"), true)
+            }
+        };
+        let meta = Meta {
+            version: 1,
+            name: options.name.clone(),
+            created_at_ms: cordon_audit::now_ms(),
+            command,
+            env,
+            workdir,
+            workdir_owned: owned,
+            restart: options.restart,
+            log_max_bytes: options.log_max_bytes,
+            add_hosts: options.add_hosts.clone(),
+            policy_source,
+        };
+        crate::state::write_atomic(&staging.join("policy.yaml"), policy_text.as_bytes())?;
+        write_json(&staging.join("state.json"), &RunState::never_started())?;
+        write_json(&staging.join("meta.json"), &meta)
+    })();
+    if let Err(err) = built {
+        remove_tree(&staging);
+        return Err(err);
+    }
+    let placed = rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        &staging,
+        rustix::fs::CWD,
+        &final_path,
+        rustix::fs::RenameFlags::NOREPLACE,
+    );
+    if let Err(e) = placed {
+        remove_tree(&staging);
+        return Err(match e {
+            rustix::io::Errno::EXIST | rustix::io::Errno::NOTEMPTY => {
+                SupervisorError::AlreadyExists(options.name)
+            }
+            e => SupervisorError::state(&final_path, e.into()),
+        });
+    }
+    let dir = root.sandbox(&options.name)?;
+    match start_supervisor(&dir) {
+        Ok(started) => Ok((started, warnings)),
+        Err(err) => {
+            remove_tree(dir.path());
+            Err(err)
+        }
+    }
+}
+
+/// `cordon start NAME`: the same sandbox (workdir, policy, name) with a new supervisor.
+pub fn start(root: &StateRoot, name: &str) -> Result<Started, SupervisorError> {
+    let dir = root.sandbox(name)?;
+    if dir.supervisor_alive()? {
+        return Ok(Started::AlreadyRunning);
+    }
+    start_supervisor(&dir)
+}
+
+fn failure_kind(word: &str) -> FailureKind {
+    match word {
+        "not_found" => FailureKind::CommandNotFound,
+        "not_executable" => FailureKind::CommandNotExecutable,
+        "invalid" => FailureKind::Invalid,
+        _ => FailureKind::Cordon,
+    }
+}
+
+/// Detaches `cordon __supervise NAME` and waits for its readiness line.
+fn start_supervisor(dir: &SandboxDir) -> Result<Started, SupervisorError> {
+    let log_path = dir.supervisor_log_path();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| SupervisorError::state(&log_path, e))?;
+    let exe = std::env::current_exe().map_err(SupervisorError::Runtime)?;
+    let mut child = Command::new(exe)
+        .arg(SUPERVISE_COMMAND)
+        .arg(dir.name())
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .map_err(SupervisorError::Runtime)?;
+    let mut answer = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        let _ = out.read_to_string(&mut answer);
+    }
+    let line = answer.lines().next().unwrap_or("");
+    if line == "ok" {
+        return Ok(Started::Running);
+    }
+    if line.starts_with("ok ") {
+        return Ok(Started::AlreadyRunning);
+    }
+    let _ = child.wait(); // it exited: reap it
+    let Some(rest) = line.strip_prefix("error ") else {
+        return Err(SupervisorError::StartFailed {
+            kind: FailureKind::Cordon,
+            message: format!(
+                "the supervisor exited without starting the sandbox (see {})",
+                log_path.display()
+            ),
+        });
+    };
+    let (kind, message) = rest.split_once(' ').unwrap_or((rest, ""));
+    Err(SupervisorError::StartFailed {
+        kind: failure_kind(kind),
+        message: message.replace('\u{1f}', "\n"),
+    })
+}
