@@ -78,18 +78,21 @@ impl Client {
         path: &str,
         body: Option<&impl Serialize>,
     ) -> Result<Reply, ControlError> {
-        let stream = UnixStream::connect(&self.path)
-            .await
-            .map_err(|source| ControlError::Connect {
-                path: self.path.clone(),
-                source,
-            })?;
+        let stream =
+            UnixStream::connect(&self.path)
+                .await
+                .map_err(|source| ControlError::Connect {
+                    path: self.path.clone(),
+                    source,
+                })?;
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| ControlError::Http(e.to_string()))?;
         tokio::spawn(connection);
         let bytes = match body {
-            Some(body) => serde_json::to_vec(body).map_err(|e| ControlError::Http(e.to_string()))?,
+            Some(body) => {
+                serde_json::to_vec(body).map_err(|e| ControlError::Http(e.to_string()))?
+            }
             None => Vec::new(),
         };
         let request = Request::builder()

@@ -129,13 +129,18 @@ impl ExecConn {
 
     /// Sends `frame` with `fds` attached.
     pub fn send(&self, frame: &Frame, fds: &[BorrowedFd<'_>]) -> Result<(), ControlError> {
-        let bytes = serde_json::to_vec(frame).map_err(|e| ControlError::Malformed(e.to_string()))?;
+        let bytes =
+            serde_json::to_vec(frame).map_err(|e| ControlError::Malformed(e.to_string()))?;
         if bytes.len() > MAX_FRAME {
-            return Err(ControlError::Malformed("the command line is too long".into()));
+            return Err(ControlError::Malformed(
+                "the command line is too long".into(),
+            ));
         }
         let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
         let mut control = SendAncillaryBuffer::new(&mut space);
-        if !fds.is_empty() && (fds.len() > MAX_FDS || !control.push(SendAncillaryMessage::ScmRights(fds))) {
+        if !fds.is_empty()
+            && (fds.len() > MAX_FDS || !control.push(SendAncillaryMessage::ScmRights(fds)))
+        {
             return Err(ControlError::Malformed("too many descriptors".into()));
         }
         rustix::net::sendmsg(

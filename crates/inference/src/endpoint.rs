@@ -96,7 +96,10 @@ impl ApiEndpoint {
 /// `..` segments and no percent-encoding, so the upstream cannot normalise it into
 /// another API's path.
 fn is_plain_model_id(id: &str) -> bool {
-    !id.contains('%') && id.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+    !id.contains('%')
+        && id
+            .split('/')
+            .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
 }
 
 #[cfg(test)]
@@ -122,7 +125,15 @@ mod tests {
 
     #[test]
     fn everything_else_is_refused() {
-        for path in ["/v1/files", "/v1/fine_tuning/jobs", "/", "/v1/models/../files", "/v1/models/%2e%2e/files", "/v1/models/a//b", "/v2/chat/completions"] {
+        for path in [
+            "/v1/files",
+            "/v1/fine_tuning/jobs",
+            "/",
+            "/v1/models/../files",
+            "/v1/models/%2e%2e/files",
+            "/v1/models/a//b",
+            "/v2/chat/completions",
+        ] {
             assert_eq!(
                 ApiEndpoint::classify(&Method::POST, path),
                 Err(Unsupported::Path),

@@ -20,7 +20,9 @@ pub enum InferenceError {
     #[error("provider `{0}` is a generic credential and cannot be an inference route")]
     NotRoutable(String),
     /// The provider record says it has a key, but the credential store has none.
-    #[error("the key of provider `{0}` is missing from the credential store; create the provider again")]
+    #[error(
+        "the key of provider `{0}` is missing from the credential store; create the provider again"
+    )]
     MissingKey(String),
     /// The credential store or configuration directory failed.
     #[error(transparent)]

@@ -92,7 +92,10 @@ pub(crate) fn upstream_headers(
             HeaderValue::from_static(DEFAULT_ANTHROPIC_VERSION),
         );
     }
-    out.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+    out.insert(
+        header::ACCEPT_ENCODING,
+        HeaderValue::from_static("identity"),
+    );
     out.insert(header::CONTENT_LENGTH, HeaderValue::from(body_len));
     out
 }
@@ -138,7 +141,14 @@ mod tests {
         let out = upstream_headers(&caller(), "api.example", AuthStyle::Bearer, Some(&key), 10);
         assert_eq!(out["authorization"], "Bearer sk-provider");
         assert!(out["authorization"].is_sensitive());
-        for gone in ["x-api-key", "api-key", "cookie", "proxy-authorization", "openai-organization", "x-custom"] {
+        for gone in [
+            "x-api-key",
+            "api-key",
+            "cookie",
+            "proxy-authorization",
+            "openai-organization",
+            "x-custom",
+        ] {
             assert!(!out.contains_key(gone), "{gone}");
         }
         assert_eq!(out["accept-encoding"], "identity");

@@ -138,7 +138,9 @@ impl BaseUrl {
         };
         let authority = uri.authority().ok_or_else(|| bad("has no host"))?;
         if authority.as_str().contains('@') {
-            return Err(bad("must not contain credentials (use --key-env or --key-file)"));
+            return Err(bad(
+                "must not contain credentials (use --key-env or --key-file)",
+            ));
         }
         if uri.query().is_some() || text.contains('#') {
             return Err(bad("must not have a query or fragment"));

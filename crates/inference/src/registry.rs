@@ -289,7 +289,10 @@ mod tests {
     fn input_rules() {
         let (_tmp, reg) = registry();
         // Keys are required where the API requires them.
-        assert!(reg.create(new("a", ProviderKind::OpenAi, None), false, 0).is_err());
+        assert!(
+            reg.create(new("a", ProviderKind::OpenAi, None), false, 0)
+                .is_err()
+        );
         reg.create(new("o", ProviderKind::Ollama, None), false, 0)
             .unwrap();
         assert_eq!(

@@ -115,8 +115,22 @@ mod tests {
 
     #[test]
     fn non_json_bodies_are_rejected_and_models_get_passes() {
-        assert!(prepare(ApiEndpoint::ChatCompletions, Bytes::from_static(b"nope"), None).is_err());
-        assert!(prepare(ApiEndpoint::ChatCompletions, Bytes::from_static(b"[1]"), None).is_err());
+        assert!(
+            prepare(
+                ApiEndpoint::ChatCompletions,
+                Bytes::from_static(b"nope"),
+                None
+            )
+            .is_err()
+        );
+        assert!(
+            prepare(
+                ApiEndpoint::ChatCompletions,
+                Bytes::from_static(b"[1]"),
+                None
+            )
+            .is_err()
+        );
         let out = prepare(ApiEndpoint::Models, Bytes::new(), Some("m")).unwrap();
         assert!(out.bytes.is_empty());
     }

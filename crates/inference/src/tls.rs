@@ -51,7 +51,9 @@ fn add_pem(roots: &mut RootCertStore, pem: &str) -> Result<(), InferenceError> {
         .collect::<Result<_, _>>()
         .map_err(|e| InferenceError::Tls(format!("extra CA: {e}")))?;
     if certs.is_empty() {
-        return Err(InferenceError::Tls("extra CA: no PEM certificate found".into()));
+        return Err(InferenceError::Tls(
+            "extra CA: no PEM certificate found".into(),
+        ));
     }
     for cert in certs {
         roots

@@ -21,7 +21,9 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use crate::BaseUrl;
-use crate::limits::{CONNECT_TIMEOUT, MAX_IDLE_PER_ORIGIN, POOL_IDLE_TIMEOUT, RESPONSE_HEAD_TIMEOUT};
+use crate::limits::{
+    CONNECT_TIMEOUT, MAX_IDLE_PER_ORIGIN, POOL_IDLE_TIMEOUT, RESPONSE_HEAD_TIMEOUT,
+};
 use crate::resolve::Resolver;
 
 /// Request body type sent upstream: the (rewritten) body is complete before sending.
@@ -111,10 +113,14 @@ impl Upstream {
             }
         }
         let conn = self.connect(base, key).await?;
-        Self::exchange(conn, make()).await.map_err(|retry| match retry {
-            Retry::Yes => UpstreamFailure::Protocol("the provider closed the connection".into()),
-            Retry::No(failure) => failure,
-        })
+        Self::exchange(conn, make())
+            .await
+            .map_err(|retry| match retry {
+                Retry::Yes => {
+                    UpstreamFailure::Protocol("the provider closed the connection".into())
+                }
+                Retry::No(failure) => failure,
+            })
     }
 
     async fn exchange(
@@ -152,8 +158,7 @@ impl Upstream {
                 let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
                 idle.get_mut(key)?.pop()?
             };
-            if candidate.since.elapsed() >= POOL_IDLE_TIMEOUT || candidate.conn.sender.is_closed()
-            {
+            if candidate.since.elapsed() >= POOL_IDLE_TIMEOUT || candidate.conn.sender.is_closed() {
                 continue;
             }
             let mut conn = candidate.conn;

@@ -238,7 +238,9 @@ mod tests {
     #[test]
     fn json_bodies_small_and_huge() {
         let mut s = JsonUsageScanner::default();
-        s.feed(br#"{"id":"x","usage":{"prompt_tokens":9,"completion_tokens":1,"total_tokens":10}}"#);
+        s.feed(
+            br#"{"id":"x","usage":{"prompt_tokens":9,"completion_tokens":1,"total_tokens":10}}"#,
+        );
         assert_eq!(s.usage().total(), 10);
 
         let mut s = JsonUsageScanner::default();

@@ -117,12 +117,7 @@ impl Channel {
             Message::Listener(fd) => self.send_fds(b"F", &[fd]),
             Message::PtyMaster(fd) => self.send_fds(b"P", &[fd]),
             Message::SockDiag(fd) => self.send_fds(b"D", &[fd]),
-            Message::Exec {
-                id,
-                tty,
-                argv,
-                fds,
-            } => {
+            Message::Exec { id, tty, argv, fds } => {
                 let mut bytes = vec![b'X'];
                 bytes.extend_from_slice(&id.to_le_bytes());
                 bytes.push(u8::from(*tty));
@@ -350,7 +345,10 @@ mod tests {
         match b.recv().unwrap() {
             Some(Message::Exec { id, tty, argv, fds }) => {
                 assert_eq!((id, tty, fds.len()), (7, false, 2));
-                assert_eq!(argv, vec![b"/bin/echo".to_vec(), Vec::new(), b"x y".to_vec()]);
+                assert_eq!(
+                    argv,
+                    vec![b"/bin/echo".to_vec(), Vec::new(), b"x y".to_vec()]
+                );
             }
             other => panic!("expected an exec request, got {other:?}"),
         }

@@ -106,12 +106,11 @@ impl Executor {
         let (tx, status) = mpsc();
         lock(&self.shared.waiters).insert(id, tx);
         let forget = || lock(&self.shared.waiters).remove(&id);
-        if let Err(e) = self.shared.control.send(&Message::Exec {
-            id,
-            tty,
-            argv,
-            fds,
-        }) {
+        if let Err(e) = self
+            .shared
+            .control
+            .send(&Message::Exec { id, tty, argv, fds })
+        {
             forget();
             return Err(SandboxError::setup("send the exec request to init", e));
         }
@@ -286,7 +285,10 @@ impl InitExecs {
                 text,
             });
         };
-        let argv: Vec<CString> = argv.into_iter().filter_map(|a| CString::new(a).ok()).collect();
+        let argv: Vec<CString> = argv
+            .into_iter()
+            .filter_map(|a| CString::new(a).ok())
+            .collect();
         if argv.is_empty() {
             return fail("exec: no command given".into());
         }
@@ -331,8 +333,7 @@ impl InitExecs {
     /// A child was reaped: report it if it was one of ours.
     pub(crate) fn reaped(&mut self, pid: libc::pid_t, status: ExitStatus) {
         if let Some(id) = self.running.remove(&pid) {
-            self.control
-                .send_or_ignore(&Message::Exited { id, status });
+            self.control.send_or_ignore(&Message::Exited { id, status });
         }
     }
 }

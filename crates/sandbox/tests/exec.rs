@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use cordon_sandbox::{
-    ExecRequest, ExitStatus, Identity, LandlockMode, Resources, Sandbox, SandboxError,
-    SandboxSpec,
+    ExecRequest, ExitStatus, Identity, LandlockMode, Resources, Sandbox, SandboxError, SandboxSpec,
 };
 
 const TEST: &str = "exec_starts_a_process_inside_the_running_sandbox";
@@ -31,7 +30,9 @@ fn spec() -> SandboxSpec {
         ],
         env: vec![("PATH".into(), "/usr/bin:/bin".into())],
         workdir: None,
-        read_only: ["/usr", "/lib", "/lib64", "/bin", "/etc"].map(Into::into).to_vec(),
+        read_only: ["/usr", "/lib", "/lib64", "/bin", "/etc"]
+            .map(Into::into)
+            .to_vec(),
         read_write: vec!["/tmp".into()],
         extra_ro_files: Vec::new(),
         landlock: LandlockMode::BestEffort,
@@ -54,7 +55,12 @@ fn run(sandbox: &Sandbox, script: &str) -> (String, ExitStatus) {
     let executor = sandbox.executor().expect("an executor");
     let (mut out, out_w) = pipe();
     let null = OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
-    let err = OwnedFd::from(std::fs::File::options().write(true).open("/dev/null").unwrap());
+    let err = OwnedFd::from(
+        std::fs::File::options()
+            .write(true)
+            .open("/dev/null")
+            .unwrap(),
+    );
     let execution = executor
         .exec(ExecRequest {
             command: vec!["/bin/sh".into(), "-c".into(), script.into()],
@@ -76,7 +82,10 @@ fn check() {
     let (exec, status) = run(&sandbox, &format!("{PROBE}; exit 3"));
     assert_eq!(status, ExitStatus::Exited(3));
     assert_eq!(exec, agent, "exec sees what the agent sees");
-    assert!(exec.starts_with("exec-test 1000 NoNewPrivs:1Seccomp:2"), "{exec}");
+    assert!(
+        exec.starts_with("exec-test 1000 NoNewPrivs:1Seccomp:2"),
+        "{exec}"
+    );
     let missing = sandbox.executor().unwrap().exec(ExecRequest {
         command: vec!["no-such-command".into()],
         stdio: Some([

@@ -75,8 +75,7 @@ impl ConfigDir {
     /// closed to others: a group- or world-accessible directory we own is tightened to
     /// 0700; one owned by another user is refused.
     pub fn ensure(&self) -> Result<(), SecretsError> {
-        fs::create_dir_all(&self.path)
-            .map_err(|e| SecretsError::io("creating", &self.path, e))?;
+        fs::create_dir_all(&self.path).map_err(|e| SecretsError::io("creating", &self.path, e))?;
         let meta =
             fs::metadata(&self.path).map_err(|e| SecretsError::io("inspecting", &self.path, e))?;
         check_owner(&self.path, &meta)?;

@@ -41,7 +41,9 @@ pub enum SecretsError {
         reason: String,
     },
     /// A name does not follow `[a-z0-9][a-z0-9_.-]{0,62}`.
-    #[error("invalid name `{0}`: use 1-63 characters from a-z, 0-9, `_`, `.`, `-`, starting with a letter or digit")]
+    #[error(
+        "invalid name `{0}`: use 1-63 characters from a-z, 0-9, `_`, `.`, `-`, starting with a letter or digit"
+    )]
     InvalidName(String),
     /// A secret value cannot be used (empty, or contains characters an HTTP header
     /// cannot carry).

@@ -119,9 +119,9 @@ pub struct PlaceholderBinding {
 
 /// Parses `ENV_NAME=PROVIDER` as given to `--secret`.
 pub fn parse_secret_spec(spec: &str) -> Result<(String, String), SecretsError> {
-    let (env, provider) = spec
-        .split_once('=')
-        .ok_or(SecretsError::InvalidSecret("--secret needs ENV_NAME=PROVIDER"))?;
+    let (env, provider) = spec.split_once('=').ok_or(SecretsError::InvalidSecret(
+        "--secret needs ENV_NAME=PROVIDER",
+    ))?;
     validate_env_name(env)?;
     validate_name(provider)?;
     Ok((env.to_owned(), provider.to_owned()))

@@ -128,7 +128,12 @@ impl CredentialStore {
         // serde_json's messages quote at most a token type and a position, never values.
         let file: FileIn = serde_json::from_str(&text).map_err(|e| SecretsError::Corrupt {
             path: path.clone(),
-            reason: format!("line {} column {}: {}", e.line(), e.column(), e.classify_name()),
+            reason: format!(
+                "line {} column {}: {}",
+                e.line(),
+                e.column(),
+                e.classify_name()
+            ),
         })?;
         if file.version != VERSION {
             return Err(SecretsError::Corrupt {
@@ -215,7 +220,10 @@ mod tests {
         store
             .put("gh", SecretValue::new("ghp-two".into()).unwrap(), 2)
             .unwrap();
-        assert_eq!(store.get("openai").unwrap().unwrap().expose_secret(), "sk-one");
+        assert_eq!(
+            store.get("openai").unwrap().unwrap().expose_secret(),
+            "sk-one"
+        );
         assert_eq!(store.fingerprints().unwrap()["openai"], fp);
         assert!(store.remove("openai").unwrap());
         assert!(!store.remove("openai").unwrap());
@@ -231,7 +239,13 @@ mod tests {
     #[test]
     fn corrupt_file_error_does_not_echo_content() {
         let (_tmp, store) = store();
-        store.dir().write_private(CREDENTIALS_FILE, b"{\"version\":1,\"credentials\":{\"x\":{\"value\":\"sk-leak\",\"bogus\":1}}}").unwrap();
+        store
+            .dir()
+            .write_private(
+                CREDENTIALS_FILE,
+                b"{\"version\":1,\"credentials\":{\"x\":{\"value\":\"sk-leak\",\"bogus\":1}}}",
+            )
+            .unwrap();
         let err = store.get("x").err().unwrap().to_string();
         assert!(!err.contains("sk-leak"), "{err}");
         assert!(err.contains("credentials.json"), "{err}");
@@ -245,7 +259,11 @@ mod tests {
                 let store = store.clone();
                 std::thread::spawn(move || {
                     store
-                        .put(&format!("p{i}"), SecretValue::new(format!("v{i}")).unwrap(), 0)
+                        .put(
+                            &format!("p{i}"),
+                            SecretValue::new(format!("v{i}")).unwrap(),
+                            0,
+                        )
                         .unwrap();
                 })
             })

@@ -47,7 +47,10 @@ fn bound_endpoint_gets_the_real_value() {
     let mut headers = headers_with("authorization", &format!("Bearer {gh}"));
     let done = sub.apply_to_headers(&mut headers, Some("github")).unwrap();
     assert_eq!(done.count, 1);
-    assert_eq!(headers["authorization"], format!("Bearer {GH_SECRET}").as_str());
+    assert_eq!(
+        headers["authorization"],
+        format!("Bearer {GH_SECRET}").as_str()
+    );
     assert!(headers["authorization"].is_sensitive());
     assert_eq!(headers["accept"], "*/*");
     assert!(!headers_contain_placeholder(&headers));
@@ -61,7 +64,9 @@ fn unbound_endpoint_is_refused_and_headers_are_untouched() {
     let mut headers = headers_with("authorization", &format!("Bearer {gh}"));
     let before = headers.clone();
     let err = sub.apply_to_headers(&mut headers, None).unwrap_err();
-    assert!(matches!(err, PlaceholderRefusal::NotBound { ref provider, .. } if provider == "github"));
+    assert!(
+        matches!(err, PlaceholderRefusal::NotBound { ref provider, .. } if provider == "github")
+    );
     assert_eq!(headers, before);
     assert!(err.hint().contains("credential_binding"));
 }
@@ -70,8 +75,12 @@ fn unbound_endpoint_is_refused_and_headers_are_untouched() {
 fn endpoint_bound_to_another_credential_is_refused() {
     let (sub, gh, _) = substitutor();
     let mut headers = headers_with("authorization", &format!("Bearer {gh}"));
-    let err = sub.apply_to_headers(&mut headers, Some("gitlab")).unwrap_err();
-    assert!(matches!(err, PlaceholderRefusal::WrongProvider { ref bound, .. } if bound == "gitlab"));
+    let err = sub
+        .apply_to_headers(&mut headers, Some("gitlab"))
+        .unwrap_err();
+    assert!(
+        matches!(err, PlaceholderRefusal::WrongProvider { ref bound, .. } if bound == "gitlab")
+    );
 }
 
 #[test]
@@ -108,7 +117,9 @@ fn basic_credentials_are_decoded_substituted_and_reencoded() {
     let mut headers = headers_with("authorization", &format!("Basic {basic}"));
     sub.apply_to_headers(&mut headers, Some("github")).unwrap();
     let value = headers["authorization"].to_str().unwrap();
-    let decoded = engine.decode(value.strip_prefix("Basic ").unwrap()).unwrap();
+    let decoded = engine
+        .decode(value.strip_prefix("Basic ").unwrap())
+        .unwrap();
     assert_eq!(decoded, format!("x-access-token:{GH_SECRET}").as_bytes());
 
     let mut headers = headers_with("authorization", &format!("Basic {basic}"));
@@ -157,7 +168,11 @@ fn placeholders_in_urls_are_refused_even_percent_encoded() {
 #[test]
 fn json_bodies_are_substituted_with_escaping_when_bound() {
     let mut placeholders = Placeholders::new();
-    let p = placeholders.issue("TOK", "svc").unwrap().as_str().to_owned();
+    let p = placeholders
+        .issue("TOK", "svc")
+        .unwrap()
+        .as_str()
+        .to_owned();
     let secrets = HashMap::from([(
         "svc".to_owned(),
         SecretValue::new(r#"a"b\c"#.into()).unwrap(),
@@ -178,7 +193,11 @@ fn json_bodies_are_substituted_with_escaping_when_bound() {
 #[test]
 fn missing_secret_is_a_refusal_not_a_leak() {
     let mut placeholders = Placeholders::new();
-    let p = placeholders.issue("TOK", "svc").unwrap().as_str().to_owned();
+    let p = placeholders
+        .issue("TOK", "svc")
+        .unwrap()
+        .as_str()
+        .to_owned();
     let sub = Substitutor::new(placeholders, HashMap::new());
     let mut headers = headers_with("x-api-key", &p);
     assert!(matches!(

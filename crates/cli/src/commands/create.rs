@@ -6,9 +6,9 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
+use cordon_supervisor::EnvArg;
 use cordon_supervisor::lifecycle::{self, CreateOptions, DEFAULT_LOG_MAX_BYTES, Started};
 use cordon_supervisor::state::{RestartPolicy, StateRoot};
-use cordon_supervisor::EnvArg;
 
 use crate::commands::run::fail;
 use crate::exit;

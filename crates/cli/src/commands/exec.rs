@@ -67,10 +67,12 @@ pub fn connect(args: ConnectArgs) -> anyhow::Result<u8> {
             tty: true,
         };
         match lifecycle::exec(&root, &args.name, options) {
-            Err(err @ SupervisorError::StartFailed {
-                kind: FailureKind::CommandNotFound,
-                ..
-            }) => last = Some(err),
+            Err(
+                err @ SupervisorError::StartFailed {
+                    kind: FailureKind::CommandNotFound,
+                    ..
+                },
+            ) => last = Some(err),
             other => return other.map_err(fail),
         }
     }

@@ -48,7 +48,16 @@ pub fn execute(args: ListArgs) -> anyhow::Result<u8> {
         println!("{}", serde_json::to_string_pretty(&sandboxes)?);
         return Ok(exit::SUCCESS);
     }
-    let header = ["NAME", "STATE", "UPTIME", "GENERATION", "ALLOWED", "DENIED", "INFO"].map(String::from);
+    let header = [
+        "NAME",
+        "STATE",
+        "UPTIME",
+        "GENERATION",
+        "ALLOWED",
+        "DENIED",
+        "INFO",
+    ]
+    .map(String::from);
     let rows: Vec<[String; 7]> = std::iter::once(header)
         .chain(sandboxes.iter().map(row))
         .collect();

@@ -34,7 +34,10 @@ pub struct SetArgs {
 
 pub fn get(args: GetArgs) -> anyhow::Result<u8> {
     let root = StateRoot::for_current_user().map_err(fail)?;
-    print!("{}", lifecycle::policy_get(&root, &args.name).map_err(fail)?);
+    print!(
+        "{}",
+        lifecycle::policy_get(&root, &args.name).map_err(fail)?
+    );
     Ok(exit::SUCCESS)
 }
 

@@ -81,7 +81,12 @@ fn list(json: bool) -> anyhow::Result<u8> {
         println!("{}", serde_json::to_string_pretty(&items)?);
         return Ok(exit::SUCCESS);
     }
-    let width = presets.iter().map(|p| p.name.len()).max().unwrap_or(0).max(4);
+    let width = presets
+        .iter()
+        .map(|p| p.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(4);
     println!("{:width$}  DESCRIPTION", "NAME");
     for preset in presets {
         println!("{:width$}  {}", preset.name, preset.description);
@@ -92,7 +97,10 @@ fn list(json: bool) -> anyhow::Result<u8> {
 fn show(name: &str, json: bool) -> anyhow::Result<u8> {
     let preset = lookup(name)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&describe(preset, true)?)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&describe(preset, true)?)?
+        );
     } else {
         print!(
             "# cordon preset: {}\n# {}\n# adds entry: network_policies.{}\n#\n{}",

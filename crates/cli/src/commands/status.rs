@@ -48,7 +48,10 @@ pub fn execute(args: StatusArgs) -> anyhow::Result<u8> {
         println!("last exit:   {code}");
     }
     match &status.live {
-        None => println!("policy:      {} (applied at the next start)", status.meta.policy_source),
+        None => println!(
+            "policy:      {} (applied at the next start)",
+            status.meta.policy_source
+        ),
         Some(live) => {
             println!("uptime:      {}", duration(s.uptime_ms.unwrap_or(0)));
             println!("supervisor:  pid {}", live.supervisor_pid);

@@ -22,7 +22,10 @@ pub struct StopArgs {
 
 pub fn execute(args: StopArgs) -> anyhow::Result<u8> {
     let timeout = Duration::try_from_secs_f64(args.timeout).map_err(|_| {
-        exit::Exit::new(exit::CORDON_FAILED, format!("--timeout {}: not a duration", args.timeout))
+        exit::Exit::new(
+            exit::CORDON_FAILED,
+            format!("--timeout {}: not a duration", args.timeout),
+        )
     })?;
     let root = StateRoot::for_current_user().map_err(fail)?;
     if !lifecycle::stop(&root, &args.name, timeout).map_err(fail)? {

@@ -1,6 +1,8 @@
 //! Topics; each helper module drives the real binary with real clients.
+mod catalog_cli;
 mod common;
 mod egress_run;
+mod lifecycle;
 mod policy_cli;
 mod sandbox_escape;
 mod sandbox_network;

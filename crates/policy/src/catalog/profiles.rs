@@ -28,7 +28,8 @@ pub struct Profile {
     /// Files cordon writes for the agent (its provider configuration) and mounts
     /// read-only, even inside a writable state directory, so the agent cannot rewrite
     /// where its model traffic goes. Landlock cannot express "read-only file inside a
-    /// writable directory"; the supervisor bind-mounts these read-only.
+    /// writable directory", so whoever creates the sandbox from the profile must
+    /// bind-mount each of them read-only (the sandbox spec's `extra_ro_files`).
     pub read_only_files: &'static [&'static str],
     /// How the agent reaches the model through `inference.local`.
     pub inference: InferenceRoute,

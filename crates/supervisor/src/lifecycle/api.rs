@@ -96,7 +96,10 @@ async fn policy_set(
         refusal(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_policy",
-            format!("policy {} rejected, previous policy still in force:\n{e}", request.source),
+            format!(
+                "policy {} rejected, previous policy still in force:\n{e}",
+                request.source
+            ),
         )
     })?;
     // Refused before anything is queued, so even a `set` without `--wait` reports it.
@@ -104,11 +107,17 @@ async fn policy_set(
     let changed = cordon_policy::static_changes(current.compiled.policy(), &loaded.policy);
     if !changed.is_empty() {
         let err = ReloadError::StaticSectionsChanged(changed);
-        let _ = api
-            .egress
-            .policy()
-            .reject(&err.to_string(), &request.source, &api.name, api.egress.audit());
-        return Err(refusal(StatusCode::CONFLICT, "needs_restart", err.to_string()));
+        let _ = api.egress.policy().reject(
+            &err.to_string(),
+            &request.source,
+            &api.name,
+            api.egress.audit(),
+        );
+        return Err(refusal(
+            StatusCode::CONFLICT,
+            "needs_restart",
+            err.to_string(),
+        ));
     }
     let work = {
         let api = Arc::clone(&api);
@@ -116,7 +125,10 @@ async fn policy_set(
     };
     if !request.wait {
         tokio::task::spawn_blocking(work);
-        return Ok((StatusCode::ACCEPTED, Json(PolicyApplied { generation: None })));
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(PolicyApplied { generation: None }),
+        ));
     }
     let generation = tokio::task::spawn_blocking(work)
         .await
@@ -146,9 +158,11 @@ fn apply(
             ReloadError::StaticSectionsChanged(_) => {
                 refusal(StatusCode::CONFLICT, "needs_restart", e.to_string())
             }
-            ReloadError::Invalid(_) => {
-                refusal(StatusCode::UNPROCESSABLE_ENTITY, "invalid_policy", e.to_string())
-            }
+            ReloadError::Invalid(_) => refusal(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_policy",
+                e.to_string(),
+            ),
         })?;
     *text = (yaml.to_owned(), source.to_owned());
     let persisted = api.dir.with_meta_lock(|| {
@@ -158,7 +172,9 @@ fn apply(
         write_json(&api.dir.meta_path(), &meta)
     });
     if let Err(e) = persisted {
-        eprintln!("cordon: policy generation {generation} applied but not saved for the next start: {e}");
+        eprintln!(
+            "cordon: policy generation {generation} applied but not saved for the next start: {e}"
+        );
     }
     Ok(generation)
 }
@@ -186,5 +202,8 @@ fn libc_sigkill() -> i32 {
 
 /// The socket paths to remove when the supervisor ends.
 pub(crate) fn sockets(dir: &SandboxDir) -> [PathBuf; 2] {
-    [dir.path().join("control.sock"), dir.path().join("exec.sock")]
+    [
+        dir.path().join("control.sock"),
+        dir.path().join("exec.sock"),
+    ]
 }

@@ -50,7 +50,10 @@ pub fn exec(root: &StateRoot, name: &str, options: ExecOptions) -> Result<u8, Su
         } else {
             null.as_fd()
         };
-        conn.send(&frame, &[stdin, rustix::stdio::stdout(), rustix::stdio::stderr()])?;
+        conn.send(
+            &frame,
+            &[stdin, rustix::stdio::stdout(), rustix::stdio::stderr()],
+        )?;
     }
     let gone = || SupervisorError::SupervisorGone(name.to_owned());
     let master: Option<OwnedFd> = match conn.recv()? {
@@ -89,7 +92,8 @@ pub fn policy_get(root: &StateRoot, name: &str) -> Result<String, SupervisorErro
             return Ok(reply.json::<PolicyDocument>()?.yaml);
         }
     }
-    std::fs::read_to_string(dir.policy_path()).map_err(|e| SupervisorError::state(&dir.policy_path(), e))
+    std::fs::read_to_string(dir.policy_path())
+        .map_err(|e| SupervisorError::state(&dir.policy_path(), e))
 }
 
 /// Installs the policy in `file` for `name`: hot-reloaded into a running sandbox (static
@@ -109,14 +113,8 @@ pub fn policy_set(
     let yaml = std::fs::read_to_string(file).map_err(|e| {
         SupervisorError::PolicyInvalid(format!("cannot read policy file {}: {e}", file.display()))
     })?;
-    // Checked here first: the operator gets every problem with file:line:col.
-    cordon_policy::parse_str(&yaml, &file.display().to_string()).map_err(|e| {
-        SupervisorError::PolicyInvalid(format!(
-            "policy {} rejected, previous policy still in force:\n{e}",
-            file.display()
-        ))
-    })?;
     if dir.supervisor_alive()? {
+        // The supervisor validates (every problem with file:line:col) and audits a refusal.
         let client = cordon_control::Client::new(&dir.control_socket());
         let request = SetPolicy { yaml, source, wait };
         let reply = block_on(client.request(Method::PUT, api::POLICY, Some(&request)))??;
@@ -126,6 +124,11 @@ pub fn policy_set(
             _ => Err(SupervisorError::PolicyInvalid(reply.error().message)),
         };
     }
+    cordon_policy::parse_str(&yaml, &source).map_err(|e| {
+        SupervisorError::PolicyInvalid(format!(
+            "policy {source} rejected, previous policy kept:\n{e}"
+        ))
+    })?;
     dir.with_meta_lock(|| {
         crate::state::write_atomic(&dir.policy_path(), yaml.as_bytes())?;
         let mut meta = dir.read_meta()?;

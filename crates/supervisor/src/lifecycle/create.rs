@@ -8,6 +8,7 @@
 
 use std::ffi::OsString;
 use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -121,7 +122,10 @@ pub fn create(
         create_private_dir(&staging.join("logs"))
             .map_err(|e| SupervisorError::state(&staging, e))?;
         let (workdir, owned) = match &options.workdir {
-            Some(dir) => (std::path::absolute(dir).unwrap_or_else(|_| dir.clone()), false),
+            Some(dir) => (
+                std::path::absolute(dir).unwrap_or_else(|_| dir.clone()),
+                false,
+            ),
             None => {
                 let dir = staging.join("workdir");
                 create_private_dir(&dir).map_err(|e| SupervisorError::state(&dir, e))?;
@@ -205,6 +209,7 @@ fn start_supervisor(dir: &SandboxDir) -> Result<Started, SupervisorError> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(&log_path)
         .map_err(|e| SupervisorError::state(&log_path, e))?;
     let exe = std::env::current_exe().map_err(SupervisorError::Runtime)?;

@@ -87,7 +87,10 @@ fn session(conn: &ExecConn, executor: &Executor) {
             });
     }
     let status = execution.wait();
-    let _ = conn.send(&Frame::Exited {
-        code: status.code(),
-    }, &[]);
+    let _ = conn.send(
+        &Frame::Exited {
+            code: status.code(),
+        },
+        &[],
+    );
 }

@@ -49,7 +49,10 @@ pub struct Status {
 }
 
 /// The displayed state and reason.
-fn effective(dir: &SandboxDir, record: &RunState) -> Result<(State, Option<String>), SupervisorError> {
+fn effective(
+    dir: &SandboxDir,
+    record: &RunState,
+) -> Result<(State, Option<String>), SupervisorError> {
     let alive = dir.supervisor_alive()?;
     Ok(match (alive, record.state) {
         (true, State::Stopped | State::Crashed) => (State::Running, Some("starting".into())),
@@ -78,7 +81,11 @@ fn effective(dir: &SandboxDir, record: &RunState) -> Result<(State, Option<Strin
 fn live(dir: &SandboxDir) -> Option<LiveStatus> {
     let client = cordon_control::Client::new(&dir.control_socket());
     let reply = block_on(async {
-        tokio::time::timeout(LIVE_TIMEOUT, client.request(Method::GET, api::STATUS, None::<&()>)).await
+        tokio::time::timeout(
+            LIVE_TIMEOUT,
+            client.request(Method::GET, api::STATUS, None::<&()>),
+        )
+        .await
     })
     .ok()?
     .ok()?

@@ -16,6 +16,7 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -175,13 +176,18 @@ fn redirect_stdio(file: &File) {
     let _ = rustix::stdio::dup2_stderr(file);
 }
 
-fn run_once(dir: &Arc<SandboxDir>, restarted: bool, ready: &mut Ready) -> Result<Next, SupervisorError> {
+fn run_once(
+    dir: &Arc<SandboxDir>,
+    restarted: bool,
+    ready: &mut Ready,
+) -> Result<Next, SupervisorError> {
     let name = dir.name().to_owned();
     let meta = dir.read_meta()?;
     let previous = dir.read_state()?;
     let supervisor_log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(dir.supervisor_log_path())
         .map_err(|e| SupervisorError::state(&dir.supervisor_log_path(), e))?;
     redirect_stdio(&supervisor_log); // stderr until now was the caller's choice
@@ -218,11 +224,8 @@ fn run_once(dir: &Arc<SandboxDir>, restarted: bool, ready: &mut Ready) -> Result
         .map_err(|e| SupervisorError::PolicyInvalid(e.to_string()))?;
     let policy_text = std::fs::read_to_string(dir.policy_path())
         .map_err(|e| SupervisorError::state(&dir.policy_path(), e))?;
-    let mut env: Vec<(OsString, OsString)> = meta
-        .env
-        .iter()
-        .map(|(k, v)| (k.into(), v.into()))
-        .collect();
+    let mut env: Vec<(OsString, OsString)> =
+        meta.env.iter().map(|(k, v)| (k.into(), v.into())).collect();
     override_env(&mut env, proxy_env(PROXY_LISTEN));
     let mut spec = sandbox_spec(
         &loaded.policy,
@@ -368,7 +371,11 @@ fn run_once(dir: &Arc<SandboxDir>, restarted: bool, ready: &mut Ready) -> Result
     let stopped = stop_requested.load(Ordering::SeqCst) || dir.read_state()?.stop_requested;
     let restart = !stopped && meta.restart.restarts(code);
     dir.update_state(|s| {
-        s.state = if restart { State::Restarting } else { State::Stopped };
+        s.state = if restart {
+            State::Restarting
+        } else {
+            State::Stopped
+        };
         s.exit_code = Some(code);
         s.init_pid = None;
         s.reason = Some(if stopped {
@@ -385,7 +392,11 @@ fn run_once(dir: &Arc<SandboxDir>, restarted: bool, ready: &mut Ready) -> Result
             s.supervisor_pid = None;
         }
     })?;
-    Ok(if restart { Next::Restart } else { Next::Exit(0) })
+    Ok(if restart {
+        Next::Restart
+    } else {
+        Next::Exit(0)
+    })
 }
 
 /// The layer lines and the warnings, as `status` shows them.

@@ -31,9 +31,9 @@ pub fn valid_sandbox_name(name: &str) -> bool {
     !bytes.is_empty()
         && bytes.len() <= MAX_NAME
         && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-'))
+        && bytes.iter().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
+        })
 }
 
 /// Fails with a one-line message unless `name` is a valid sandbox name.
@@ -163,10 +163,7 @@ impl SandboxDir {
 
     /// A path through the held directory descriptor (short, and immune to renames).
     fn via_fd(&self, file: &str) -> PathBuf {
-        PathBuf::from(format!(
-            "/proc/self/fd/{}/{file}",
-            self.handle.as_raw_fd()
-        ))
+        PathBuf::from(format!("/proc/self/fd/{}/{file}", self.handle.as_raw_fd()))
     }
 
     pub fn control_socket(&self) -> PathBuf {
@@ -230,7 +227,10 @@ impl SandboxDir {
                     std::thread::sleep(std::time::Duration::from_millis(5));
                 }
                 Err(std::fs::TryLockError::Error(e)) => {
-                    return Err(SupervisorError::state(&self.path.join("supervisor.lock"), e));
+                    return Err(SupervisorError::state(
+                        &self.path.join("supervisor.lock"),
+                        e,
+                    ));
                 }
             }
         }
@@ -246,9 +246,10 @@ impl SandboxDir {
                 Ok(false)
             }
             Err(std::fs::TryLockError::WouldBlock) => Ok(true),
-            Err(std::fs::TryLockError::Error(e)) => {
-                Err(SupervisorError::state(&self.path.join("supervisor.lock"), e))
-            }
+            Err(std::fs::TryLockError::Error(e)) => Err(SupervisorError::state(
+                &self.path.join("supervisor.lock"),
+                e,
+            )),
         }
     }
 
@@ -297,7 +298,6 @@ fn libc_o_directory() -> i32 {
     rustix::fs::OFlags::DIRECTORY.bits() as i32
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,7 +307,18 @@ mod tests {
         for ok in ["a", "0", "my-agent", "a.b_c-d", &"a".repeat(63)] {
             assert!(valid_sandbox_name(ok), "{ok}");
         }
-        for bad in ["", "-a", ".a", "_a", "A", "a b", "a/b", "ü", &"a".repeat(64), "a:b"] {
+        for bad in [
+            "",
+            "-a",
+            ".a",
+            "_a",
+            "A",
+            "a b",
+            "a/b",
+            "ü",
+            &"a".repeat(64),
+            "a:b",
+        ] {
             assert!(!valid_sandbox_name(bad), "{bad}");
         }
     }

@@ -5,10 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use super::{Fleet, eventually, processes_in_namespace_of};
-use crate::suite::common::{MODES, Mode, NOBODY};
+use crate::suite::common::{MODES, Mode};
 use crate::suite::egress_run::spawn_cordon;
 
 fn kill9(pid: u64) {
@@ -28,20 +27,25 @@ fn kill_9_of_a_supervisor_leaves_no_process_and_start_recovers() {
     for mode in MODES {
         let fleet = Fleet::new(mode);
         fleet
-            .run(["create", "victim", "--", "/bin/sh", "-c",
-                  "echo alive >> /sandbox/runs; sleep 600 & sleep 600 & wait"])
+            .run([
+                "create",
+                "victim",
+                "--",
+                "/bin/sh",
+                "-c",
+                "echo alive >> /sandbox/runs; sleep 600 & sleep 600 & wait",
+            ])
             .ok();
         // Plus a process started by exec, which must die too.
         let record = fleet.record("victim");
         let supervisor = record["supervisor_pid"].as_u64().unwrap();
         let init = record["init_pid"].as_u64().unwrap();
         let ns = pid_ns(init);
-        let mut exec = spawn_cordon(
-            mode,
-            &["exec", "victim", "--", "sleep", "600"].map(Into::into),
+        let exec = fleet.spawn(&["exec", "victim", "--", "sleep", "600"]);
+        assert!(
+            eventually(|| processes_in_namespace_of(&ns).len() >= 5),
+            "{mode:?}"
         );
-        let _ = &mut exec;
-        assert!(eventually(|| processes_in_namespace_of(&ns).len() >= 5), "{mode:?}");
 
         kill9(supervisor);
         assert!(
@@ -52,7 +56,10 @@ fn kill_9_of_a_supervisor_leaves_no_process_and_start_recovers() {
         let list = fleet.list();
         assert_eq!(list[0]["state"], "crashed", "{mode:?}: {list:?}");
         let reason = list[0]["reason"].as_str().unwrap();
-        assert!(reason.contains(&format!("pid {supervisor}")) && reason.contains("cordon start"), "{reason}");
+        assert!(
+            reason.contains(&format!("pid {supervisor}")) && reason.contains("cordon start"),
+            "{reason}"
+        );
         assert_eq!(fleet.run(["exec", "victim", "--", "true"]).code, 1);
         // The exec client learns that its process is gone.
         let out = exec.wait_with_output().unwrap();
@@ -60,7 +67,10 @@ fn kill_9_of_a_supervisor_leaves_no_process_and_start_recovers() {
 
         fleet.run(["start", "victim"]).ok();
         assert_eq!(fleet.list()[0]["state"], "running");
-        assert!(eventually(|| fleet.run(["exec", "victim", "--", "cat", "/sandbox/runs"]).stdout == "alive\nalive\n"));
+        assert!(eventually(|| fleet
+            .run(["exec", "victim", "--", "cat", "/sandbox/runs"])
+            .stdout
+            == "alive\nalive\n"));
         fleet.run(["stop", "victim", "--timeout", "0"]).ok();
         assert_eq!(fleet.list()[0]["state"], "stopped");
     }
@@ -69,18 +79,21 @@ fn kill_9_of_a_supervisor_leaves_no_process_and_start_recovers() {
 #[test]
 fn kill_9_of_cordon_run_leaves_no_process() {
     for mode in MODES {
-        let mut run = spawn_cordon(mode, &["run", "--", "/bin/sh", "-c", "sleep 600 & sleep 600"].map(Into::into));
-        let supervisor = match mode {
-            Mode::Root => u64::from(run.id()),
-            // setpriv execs cordon: same pid.
-            Mode::Rootless => u64::from(run.id()),
-        };
+        let args = ["run", "--", "/bin/sh", "-c", "sleep 600 & sleep 600"].map(Into::into);
+        let mut run = spawn_cordon(mode, &args);
+        // setpriv execs cordon, so the child's pid is cordon's.
+        let supervisor = u64::from(run.id());
         let children = || {
             std::fs::read_to_string(format!("/proc/{supervisor}/task/{supervisor}/children"))
                 .unwrap_or_default()
         };
         assert!(eventually(|| !children().trim().is_empty()));
-        let init: u64 = children().split_whitespace().next().unwrap().parse().unwrap();
+        let init: u64 = children()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
         let ns = pid_ns(init);
         assert!(eventually(|| processes_in_namespace_of(&ns).len() >= 3));
         kill9(supervisor);
@@ -91,19 +104,32 @@ fn kill_9_of_cordon_run_leaves_no_process() {
             processes_in_namespace_of(&ns)
         );
     }
-    let _ = NOBODY;
 }
 
 #[test]
 fn restart_policies_start_the_main_process_again_until_stopped() {
     let fleet = Fleet::new(Mode::Rootless);
     fleet
-        .run(["create", "flaky", "--restart", "on-failure", "--", "/bin/sh", "-c",
-              "echo run >> /sandbox/runs; exit 3"])
+        .run([
+            "create",
+            "flaky",
+            "--restart",
+            "on-failure",
+            "--",
+            "/bin/sh",
+            "-c",
+            "echo run >> /sandbox/runs; exit 3",
+        ])
         .ok();
-    assert!(eventually(|| fleet.record("flaky")["restarts"].as_u64().unwrap_or(0) >= 2));
+    assert!(eventually(|| fleet.record("flaky")["restarts"]
+        .as_u64()
+        .unwrap_or(0)
+        >= 2));
     let list = fleet.list();
-    assert!(matches!(list[0]["state"].as_str(), Some("running" | "restarting")), "{list:?}");
+    assert!(
+        matches!(list[0]["state"].as_str(), Some("running" | "restarting")),
+        "{list:?}"
+    );
     fleet.run(["stop", "flaky"]).ok();
     let list = fleet.list();
     assert_eq!(list[0]["state"], "stopped", "{list:?}");
@@ -115,10 +141,21 @@ fn restart_policies_start_the_main_process_again_until_stopped() {
     for (policy, code) in [("on-failure", 0), ("no", 3)] {
         let name = format!("once-{policy}");
         fleet
-            .run(["create", &name, "--restart", policy, "--", "/bin/sh", "-c", &format!("exit {code}")])
+            .run([
+                "create",
+                &name,
+                "--restart",
+                policy,
+                "--",
+                "/bin/sh",
+                "-c",
+                &format!("exit {code}"),
+            ])
             .ok();
-        assert!(eventually(|| fleet.list().iter().any(|s| s["name"] == name.as_str() && s["state"] == "stopped")));
+        assert!(eventually(|| fleet
+            .list()
+            .iter()
+            .any(|s| s["name"] == name.as_str() && s["state"] == "stopped")));
         assert_eq!(fleet.record(&name)["restarts"], 0);
     }
-    std::thread::sleep(Duration::from_millis(1));
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::common::{Mode, Run, WorldDir, cordon};
+use super::common::{Mode, NOBODY, Run, WorldDir, cordon, cordon_bin};
 
 /// How long a test waits for something that should happen in milliseconds (a safety
 /// net against hangs, never a timing assertion).
@@ -86,6 +86,32 @@ impl Fleet {
             .run()
     }
 
+    /// `cordon <args>` as this fleet's user, in the background (output piped).
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        let bin = cordon_bin(self.mode);
+        let mut cmd = match self.mode {
+            Mode::Root => std::process::Command::new(bin),
+            Mode::Rootless => {
+                let mut cmd = std::process::Command::new("setpriv");
+                cmd.args([
+                    format!("--reuid={NOBODY}"),
+                    format!("--regid={NOBODY}"),
+                    "--clear-groups".into(),
+                ]);
+                cmd.arg(bin);
+                cmd
+            }
+        };
+        cmd.args(args)
+            .env("XDG_STATE_HOME", self.state_home())
+            .current_dir("/")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     /// `cordon status NAME --json`.
     pub fn status(&self, name: &str) -> Value {
         let run = self.run(["status", name, "--json"]);
@@ -128,8 +154,6 @@ pub fn processes_in_namespace_of(ns: &Path) -> Vec<u32> {
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|l| l == ns)
-        })
+        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|l| l == ns))
         .collect()
 }

@@ -6,8 +6,8 @@
 
 use std::path::Path;
 
-use super::super::egress_run::server::TestServer;
 use super::super::egress_run::network;
+use super::super::egress_run::server::TestServer;
 use super::{Fleet, eventually};
 use crate::suite::common::{MODES, policy_yaml};
 
@@ -17,24 +17,57 @@ fn policy_set_applies_valid_and_refuses_invalid_or_static_changes() {
     let p = api.port();
     for mode in MODES {
         let fleet = Fleet::new(mode);
-        let allow = |host: &str| policy_yaml(&[], &[], &network(&[("api", &[(host, p)], &["/usr/bin/curl"])]));
+        let allow = |host: &str| {
+            policy_yaml(
+                &[],
+                &[],
+                &network(&[("api", &[(host, p)], &["/usr/bin/curl"])]),
+            )
+        };
         let write = |file: &str, yaml: &str| fleet.scratch().file(file, yaml).display().to_string();
         let first = write("first.yaml", &allow("api.test"));
         let second = write("second.yaml", &allow("other.test"));
-        let invalid = write("invalid.yaml", "version: 1\nnetwork_policies:\n  api:\n    endpoints:\n      - { host: api.test, port: 99999 }\n");
+        let invalid = write(
+            "invalid.yaml",
+            "version: 1\nnetwork_policies:\n  api:\n    endpoints:\n      - { host: api.test, port: 99999 }\n",
+        );
         let static_change = write(
             "static.yaml",
-            &policy_yaml(&[Path::new("/var")], &[], &network(&[("api", &[("other.test", p)], &["/usr/bin/curl"])])),
+            &policy_yaml(
+                &[Path::new("/var")],
+                &[],
+                &network(&[("api", &[("other.test", p)], &["/usr/bin/curl"])]),
+            ),
         );
         fleet
             .run([
-                "create", "pol", "--policy", &first, "--add-host", "api.test:127.0.0.1",
-                "--add-host", "other.test:127.0.0.1", "--", "sleep", "600",
+                "create",
+                "pol",
+                "--policy",
+                &first,
+                "--add-host",
+                "api.test:127.0.0.1",
+                "--add-host",
+                "other.test:127.0.0.1",
+                "--",
+                "sleep",
+                "600",
             ])
             .ok();
         let fetch = |host: &str| {
             fleet
-                .run(["exec", "pol", "--", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("http://{host}:{p}/")])
+                .run([
+                    "exec",
+                    "pol",
+                    "--",
+                    "curl",
+                    "-s",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    &format!("http://{host}:{p}/"),
+                ])
                 .stdout
         };
         assert_eq!(fetch("api.test"), "200", "{mode:?}");
@@ -45,19 +78,28 @@ fn policy_set_applies_valid_and_refuses_invalid_or_static_changes() {
         assert_eq!(set.ok(), "pol: policy generation 2 in force\n", "{mode:?}");
         assert_eq!(fetch("api.test"), "403");
         assert_eq!(fetch("other.test"), "200");
-        assert_eq!(fleet.run(["policy", "get", "pol"]).ok(), allow("other.test"));
+        assert_eq!(
+            fleet.run(["policy", "get", "pol"]).ok(),
+            allow("other.test")
+        );
 
         // Invalid: refused with the problem; generation 2 still enforced.
         let bad = fleet.run(["policy", "set", "pol", &invalid, "--wait"]);
         assert_eq!(bad.code, 1, "{bad:?}");
-        assert!(bad.stderr.contains("99999") && bad.stderr.contains("previous policy still in force"), "{bad:?}");
+        assert!(
+            bad.stderr.contains("99999") && bad.stderr.contains("previous policy still in force"),
+            "{bad:?}"
+        );
         assert_eq!(fetch("other.test"), "200");
         assert_eq!(fetch("api.test"), "403");
 
         // Static section changed: refused as needing a restart, even without --wait.
         let restart = fleet.run(["policy", "set", "pol", &static_change]);
         assert_eq!(restart.code, 1, "{restart:?}");
-        assert!(restart.stderr.contains("filesystem_policy") && restart.stderr.contains("restart"), "{restart:?}");
+        assert!(
+            restart.stderr.contains("filesystem_policy") && restart.stderr.contains("restart"),
+            "{restart:?}"
+        );
         assert_eq!(fetch("other.test"), "200");
         let status = fleet.status("pol");
         assert_eq!(status["live"]["policy"]["generation"], 2);
@@ -78,6 +120,11 @@ fn policy_set_applies_valid_and_refuses_invalid_or_static_changes() {
         assert_eq!(fetch("other.test"), "200");
         assert_eq!(fetch("api.test"), "403");
         let live = fleet.status("pol");
-        assert!(live["live"]["policy"]["source"].as_str().unwrap().ends_with("static.yaml"));
+        assert!(
+            live["live"]["policy"]["source"]
+                .as_str()
+                .unwrap()
+                .ends_with("static.yaml")
+        );
     }
 }
