@@ -32,4 +32,4 @@ pub use event::{
     Severity, Transport, now_ms,
 };
 pub use ocsf::to_json_line;
-pub use writer::{AuditError, AuditLog, AuditLogOptions, AuditSink};
+pub use writer::{AUDIT_CHANNEL_CAPACITY, AuditError, AuditLog, AuditLogOptions, AuditSink};

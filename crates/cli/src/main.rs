@@ -48,6 +48,12 @@ enum Command {
     /// List, show and apply the built-in network presets.
     #[command(subcommand)]
     Preset(commands::preset::PresetCommand),
+    /// Store, list and remove inference providers and credentials.
+    #[command(subcommand)]
+    Provider(commands::provider::ProviderCommand),
+    /// Set or show where inference.local routes (default or per sandbox).
+    #[command(subcommand)]
+    Inference(commands::inference::InferenceCommand),
     #[command(name = "__supervise", hide = true)]
     Supervise(commands::supervise::SuperviseArgs),
 }
@@ -81,6 +87,8 @@ fn main() -> ExitCode {
         Command::Rm(args) => commands::rm::execute(args),
         Command::Profile(cmd) => commands::profile::execute(cmd),
         Command::Preset(cmd) => commands::preset::execute(cmd),
+        Command::Provider(cmd) => commands::provider::execute(cmd),
+        Command::Inference(cmd) => commands::inference::execute(cmd),
         Command::Supervise(args) => commands::supervise::execute(args),
     })
 }

@@ -3,12 +3,14 @@
 
 pub mod create;
 pub mod exec;
+pub mod inference;
 pub mod list;
 pub mod logs;
 pub mod policy;
 pub mod policy_live;
 pub mod preset;
 pub mod profile;
+pub mod provider;
 pub mod rm;
 pub mod run;
 pub mod start;

@@ -4,6 +4,7 @@ mod common;
 mod egress_run;
 mod lifecycle;
 mod policy_cli;
+mod provider_cli;
 mod sandbox_escape;
 mod sandbox_network;
 mod sandbox_run;
