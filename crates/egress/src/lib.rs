@@ -21,6 +21,7 @@
 //! - `respond`: the proxy's own responses (403 JSON and errors).
 //! - `limits`: every bound, with its behaviour at the limit.
 //! - `agent_env`: the proxy variables the agent is started with.
+//! - `inference`: `inference.local`, answered by the inference router (no policy entry).
 #![forbid(unsafe_code)]
 
 mod agent_env;
@@ -33,6 +34,7 @@ mod error;
 mod forward;
 mod generation;
 mod hosts;
+mod inference;
 pub mod l7;
 pub mod limits;
 mod peer;

@@ -58,6 +58,9 @@ pub struct EgressConfig {
     /// TLS termination and request rules for `protocol: rest`/`websocket` endpoints
     /// (the sandbox CA); `None` = such tunnels are refused unless nothing is to check.
     pub inspection: Option<crate::l7::Inspection>,
+    /// The inference router that answers `inference.local` (`None`: that name is
+    /// decided like any other host).
+    pub inference: Option<cordon_inference::InferenceRouter>,
 }
 
 impl EgressConfig {
@@ -80,6 +83,7 @@ impl EgressConfig {
             limits: Limits::default(),
             relay: RelayMode::Splice,
             inspection: None,
+            inference: None,
         }
     }
 }
@@ -96,6 +100,7 @@ pub(crate) struct Shared {
     pub limits: Limits,
     pub relay_mode: RelayMode,
     pub inspection: Option<crate::l7::Inspection>,
+    pub inference: Option<cordon_inference::InferenceRouter>,
     pub shutdown: watch::Receiver<bool>,
     total_connections: AtomicU64,
     rejected_connections: AtomicU64,
@@ -193,6 +198,7 @@ impl EgressProxy {
             host_addrs: HostAddrs::default(),
             relay_mode: config.relay,
             inspection: config.inspection,
+            inference: config.inference,
             shutdown,
             total_connections: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
@@ -371,6 +377,11 @@ async fn route(
     conn: &Arc<ConnState>,
     req: Request<Incoming>,
 ) -> Response<ProxyBody> {
+    if let Some(router) = &shared.inference
+        && crate::inference::addressed(&req)
+    {
+        return crate::inference::handle(shared, conn, router, req).await;
+    }
     if req.method() == Method::CONNECT {
         connect::handle(shared, conn, req).await
     } else {

@@ -51,7 +51,7 @@ pub use registry::{
     NewProvider, PROVIDERS_FILE, ProviderRecord, ProviderRegistry, ResolvedProvider,
 };
 pub use respond::RouterBody;
-pub use route::{DEFAULT_ROUTE_FILE, Route, RouteSetting, resolve_route};
+pub use route::{DEFAULT_ROUTE_FILE, Route, RouteSetting, current_route, resolve_route};
 pub use router::{InferenceRouter, InferenceStatus, RouteSummary, RouterConfig};
 pub use tls::{client_tls, client_tls_only};
 pub use usage::{JsonUsageScanner, SseUsageScanner, Usage};

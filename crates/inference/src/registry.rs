@@ -90,6 +90,11 @@ impl ProviderRegistry {
         }
     }
 
+    /// The configuration directory the registry lives in.
+    pub fn dir(&self) -> &ConfigDir {
+        &self.dir
+    }
+
     /// The credential store (for placeholders of `generic` credentials).
     pub fn credentials(&self) -> &CredentialStore {
         &self.credentials

@@ -2,9 +2,9 @@
 //! forced model, and the sandbox's budgets — and [`RouteSetting`], how an operator
 //! names one (`cordon inference set`, or the policy's `inference` section).
 //!
-//! Precedence when the supervisor builds the route (see [`resolve_route`]): an
-//! explicit per-sandbox setting, then the policy's `inference` section, then the
-//! user's default setting. Budgets always come from the policy.
+//! Precedence when the supervisor builds the route (see [`resolve_route`]): the
+//! policy's `inference` section (which `cordon inference set --sandbox` edits), then
+//! the user's default setting. Budgets always come from the policy.
 
 use serde::{Deserialize, Serialize};
 
@@ -136,12 +136,10 @@ impl RouteSetting {
     }
 }
 
-/// Builds the route a sandbox should use now: `explicit` (per-sandbox `inference set`)
-/// beats the policy's provider/model, which beat `default`. `Ok(None)`: no route
-/// configured (requests get 503).
+/// Builds the route a sandbox should use now: the policy's provider/model, else the
+/// user's `default`. `Ok(None)`: no route configured (requests get 503).
 pub fn resolve_route(
     policy: Option<&InferencePolicy>,
-    explicit: Option<&RouteSetting>,
     default: Option<&RouteSetting>,
     registry: &ProviderRegistry,
 ) -> Result<Option<Route>, InferenceError> {
@@ -152,11 +150,22 @@ pub fn resolve_route(
             model: p.model.clone(),
         })
     });
-    let Some(setting) = explicit.or(from_policy.as_ref()).or(default) else {
+    let Some(setting) = from_policy.as_ref().or(default) else {
         return Ok(None);
     };
     let provider = registry.resolve(&setting.provider)?;
     Route::new(provider, setting.model.clone(), budget).map(Some)
+}
+
+/// The route for `policy` now: [`resolve_route`] with the user's default read fresh
+/// from the registry's directory (so `cordon inference set` without `--sandbox` takes
+/// effect at a sandbox's next reload).
+pub fn current_route(
+    policy: Option<&InferencePolicy>,
+    registry: &ProviderRegistry,
+) -> Result<Option<Route>, InferenceError> {
+    let default = RouteSetting::load_default(registry.dir())?;
+    resolve_route(policy, default.as_ref(), registry)
 }
 
 #[cfg(test)]
@@ -167,11 +176,11 @@ mod tests {
     use crate::{NewProvider, ProviderKind};
 
     #[test]
-    fn precedence_explicit_then_policy_then_default() {
+    fn precedence_policy_then_default() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = ConfigDir::at(tmp.path());
         let reg = ProviderRegistry::new(dir.clone());
-        for name in ["a", "b", "c"] {
+        for name in ["b", "c"] {
             reg.create(
                 NewProvider {
                     name: name.into(),
@@ -194,29 +203,30 @@ mod tests {
             max_requests_per_minute: Some(5),
             max_tokens_per_hour: None,
         };
-        let route = resolve_route(
-            Some(&policy),
-            Some(&setting("a")),
-            Some(&setting("c")),
-            &reg,
-        )
-        .unwrap()
-        .unwrap();
+        let route = resolve_route(Some(&policy), Some(&setting("c")), &reg)
+            .unwrap()
+            .unwrap();
         assert_eq!(
             (route.provider().name.as_str(), route.model()),
-            ("a", Some("m-a"))
+            ("b", Some("m-b"))
         );
         assert_eq!(route.budget().max_requests_per_minute, Some(5));
-        let route = resolve_route(Some(&policy), None, Some(&setting("c")), &reg)
+        // Budgets without a provider in the policy: the default route, the budgets.
+        let budget_only = InferencePolicy {
+            provider: None,
+            model: None,
+            ..policy.clone()
+        };
+        let route = resolve_route(Some(&budget_only), Some(&setting("c")), &reg)
             .unwrap()
             .unwrap();
-        assert_eq!(route.provider().name, "b");
-        let route = resolve_route(None, None, Some(&setting("c")), &reg)
-            .unwrap()
-            .unwrap();
-        assert_eq!(route.provider().name, "c");
-        assert!(resolve_route(None, None, None, &reg).unwrap().is_none());
-        assert!(resolve_route(None, Some(&setting("zz")), None, &reg).is_err());
+        assert_eq!(
+            (route.provider().name.as_str(), route.model()),
+            ("c", Some("m-c"))
+        );
+        assert_eq!(route.budget().max_requests_per_minute, Some(5));
+        assert!(resolve_route(None, None, &reg).unwrap().is_none());
+        assert!(resolve_route(None, Some(&setting("zz")), &reg).is_err());
 
         setting("c").save_default(&dir).unwrap();
         assert_eq!(

@@ -6,6 +6,7 @@
 //! # Layout
 //! - `run`: `cordon run` end to end (spec, sandbox, proxy, wait, cleanup);
 //! - `proxy`: the egress proxy of one sandbox (address, agent variables, start/stop);
+//! - `inference`: the inference router behind `inference.local`, following the policy;
 //! - `reload`: the watched policy file of `cordon run`;
 //! - `spec`: Policy -> `SandboxSpec`;
 //! - `env`: the environment allow-list;
@@ -17,6 +18,7 @@
 
 mod env;
 mod error;
+mod inference;
 pub mod lifecycle;
 mod proxy;
 mod reload;

@@ -138,14 +138,11 @@ impl RunningEgress {
             init_pid: sandbox.agent_pid().unwrap_or(sandbox.init_pid()),
             sock_diag: sandbox.take_sock_diag().map(SockDiag::from_fd),
         };
-        let mut config = EgressConfig::new(
-            name,
-            listener,
-            PolicyHandle::new(plan.compiled),
-            sink.clone(),
-            peers,
-        );
+        let policy = PolicyHandle::new(plan.compiled);
+        let inference = crate::inference::router(name, &sink, &policy);
+        let mut config = EgressConfig::new(name, listener, policy, sink.clone(), peers);
         config.hosts = plan.hosts;
+        config.inference = inference;
         let proxy = EgressProxy::start(config)?;
         Ok(RunningEgress { proxy, log, sink })
     }

@@ -172,7 +172,12 @@ fn edit_sandbox_route(name: &str, setting: Option<&RouteSetting>) -> anyhow::Res
         .open(&path)
         .and_then(|mut file| file.write_all(text.as_bytes()));
     let result = written
-        .map_err(|e| anyhow::Error::from(exit::Exit::new(exit::CORDON_FAILED, format!("writing {}: {e}", path.display()))))
+        .map_err(|e| {
+            anyhow::Error::from(exit::Exit::new(
+                exit::CORDON_FAILED,
+                format!("writing {}: {e}", path.display()),
+            ))
+        })
         .and_then(|()| lifecycle::policy_set(&root, name, &path, true).map_err(fail_supervisor));
     let _ = std::fs::remove_file(&path);
     result

@@ -95,7 +95,11 @@ fn create(registry: &ProviderRegistry, args: CreateArgs) -> anyhow::Result<u8> {
         let known: Vec<_> = ProviderKind::ALL.iter().map(|k| k.as_str()).collect();
         exit::Exit::new(
             exit::INVALID,
-            format!("unknown provider type `{}` (one of: {})", args.kind, known.join(", ")),
+            format!(
+                "unknown provider type `{}` (one of: {})",
+                args.kind,
+                known.join(", ")
+            ),
         )
     })?;
     let key = read_key(&args)?;
@@ -138,7 +142,9 @@ fn read_key(args: &CreateArgs) -> anyhow::Result<Option<SecretValue>> {
     let invalid = |msg: String| exit::Exit::new(exit::INVALID, msg);
     let raw = if let Some(var) = &args.key_env {
         std::env::var(var).map_err(|_| {
-            invalid(format!("environment variable {var} is not set (or not UTF-8)"))
+            invalid(format!(
+                "environment variable {var} is not set (or not UTF-8)"
+            ))
         })?
     } else if let Some(path) = &args.key_file {
         let mut text = String::new();

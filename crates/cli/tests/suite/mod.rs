@@ -2,6 +2,7 @@
 mod catalog_cli;
 mod common;
 mod egress_run;
+mod inference_cli;
 mod lifecycle;
 mod policy_cli;
 mod provider_cli;

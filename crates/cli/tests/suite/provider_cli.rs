@@ -34,7 +34,19 @@ fn create_list_rm_keeps_the_key_private() {
         let config = WorldDir::new(true);
         let dir = config.path().join("cordon");
 
-        let created = run(mode, config.path(), &["provider", "create", "oa", "--type", "openai", "--key-env", "PLANTED_KEY"]);
+        let created = run(
+            mode,
+            config.path(),
+            &[
+                "provider",
+                "create",
+                "oa",
+                "--type",
+                "openai",
+                "--key-env",
+                "PLANTED_KEY",
+            ],
+        );
         let out = created.ok().to_owned();
         assert!(out.contains("sha256:"), "{out}");
         assert!(!all_output(&created).contains(KEY));
@@ -46,7 +58,11 @@ fn create_list_rm_keeps_the_key_private() {
         // The key is stored (only in the credential file)...
         let creds = std::fs::read_to_string(dir.join("credentials.json")).unwrap();
         assert!(creds.contains(KEY));
-        assert!(!std::fs::read_to_string(dir.join("providers.json")).unwrap().contains(KEY));
+        assert!(
+            !std::fs::read_to_string(dir.join("providers.json"))
+                .unwrap()
+                .contains(KEY)
+        );
 
         // ...and never printed back.
         let listed = run(mode, config.path(), &["provider", "list"]);
@@ -55,12 +71,21 @@ fn create_list_rm_keeps_the_key_private() {
         let parsed: serde_json::Value = serde_json::from_str(json.ok()).unwrap();
         assert_eq!(parsed[0]["name"], "oa");
         assert_eq!(parsed[0]["type"], "openai");
-        assert!(parsed[0]["key_fingerprint"].as_str().unwrap().starts_with("sha256:"));
+        assert!(
+            parsed[0]["key_fingerprint"]
+                .as_str()
+                .unwrap()
+                .starts_with("sha256:")
+        );
         assert!(!all_output(&listed).contains(KEY) && !all_output(&json).contains(KEY));
 
         let removed = run(mode, config.path(), &["provider", "rm", "oa"]);
         removed.ok();
-        assert!(!std::fs::read_to_string(dir.join("credentials.json")).unwrap().contains(KEY));
+        assert!(
+            !std::fs::read_to_string(dir.join("credentials.json"))
+                .unwrap()
+                .contains(KEY)
+        );
         let listed = run(mode, config.path(), &["provider", "list", "--json"]);
         assert_eq!(listed.ok().trim(), "[]");
     }
@@ -71,10 +96,57 @@ fn keys_from_a_file_and_defaults_per_type() {
     let config = WorldDir::new(true);
     let key_file = config.file("key.txt", &format!("{KEY}\n"));
     let c = config.path();
-    run(Mode::Root, c, &["provider", "create", "ant", "--type", "anthropic", "--key-file", key_file.to_str().unwrap()]).ok();
-    run(Mode::Root, c, &["provider", "create", "nv", "--type", "nvidia", "--key-env", "PLANTED_KEY"]).ok();
-    run(Mode::Root, c, &["provider", "create", "local", "--type", "ollama", "--no-key"]).ok();
-    run(Mode::Root, c, &["provider", "create", "vllm", "--type", "openai-compatible", "--base-url", "http://10.1.2.3:8000", "--no-key"]).ok();
+    run(
+        Mode::Root,
+        c,
+        &[
+            "provider",
+            "create",
+            "ant",
+            "--type",
+            "anthropic",
+            "--key-file",
+            key_file.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    run(
+        Mode::Root,
+        c,
+        &[
+            "provider",
+            "create",
+            "nv",
+            "--type",
+            "nvidia",
+            "--key-env",
+            "PLANTED_KEY",
+        ],
+    )
+    .ok();
+    run(
+        Mode::Root,
+        c,
+        &[
+            "provider", "create", "local", "--type", "ollama", "--no-key",
+        ],
+    )
+    .ok();
+    run(
+        Mode::Root,
+        c,
+        &[
+            "provider",
+            "create",
+            "vllm",
+            "--type",
+            "openai-compatible",
+            "--base-url",
+            "http://10.1.2.3:8000",
+            "--no-key",
+        ],
+    )
+    .ok();
     let listed = run(Mode::Root, c, &["provider", "list", "--json"]);
     let parsed: serde_json::Value = serde_json::from_str(listed.ok()).unwrap();
     let urls: Vec<_> = parsed
@@ -103,9 +175,24 @@ fn bad_input_is_one_line_and_exit_1() {
     let cases: [&[&str]; 6] = [
         &["provider", "create", "x", "--type", "gpt", "--no-key"],
         &["provider", "create", "x", "--type", "openai", "--no-key"],
-        &["provider", "create", "x", "--type", "openai-compatible", "--no-key"],
+        &[
+            "provider",
+            "create",
+            "x",
+            "--type",
+            "openai-compatible",
+            "--no-key",
+        ],
         &["provider", "create", "Bad", "--type", "ollama", "--no-key"],
-        &["provider", "create", "x", "--type", "openai", "--key-env", "NOT_SET_ANYWHERE_42"],
+        &[
+            "provider",
+            "create",
+            "x",
+            "--type",
+            "openai",
+            "--key-env",
+            "NOT_SET_ANYWHERE_42",
+        ],
         &["provider", "rm", "missing"],
     ];
     for args in cases {
@@ -115,12 +202,38 @@ fn bad_input_is_one_line_and_exit_1() {
         assert!(out.stderr.starts_with("cordon: "), "{}", out.stderr);
     }
     // The allowed twins.
-    run(Mode::Root, c, &["provider", "create", "x", "--type", "ollama", "--no-key"]).ok();
-    let dup = run(Mode::Root, c, &["provider", "create", "x", "--type", "ollama", "--no-key"]);
+    run(
+        Mode::Root,
+        c,
+        &["provider", "create", "x", "--type", "ollama", "--no-key"],
+    )
+    .ok();
+    let dup = run(
+        Mode::Root,
+        c,
+        &["provider", "create", "x", "--type", "ollama", "--no-key"],
+    );
     assert_eq!(dup.code, 1);
-    run(Mode::Root, c, &["provider", "create", "x", "--type", "ollama", "--no-key", "--replace"]).ok();
+    run(
+        Mode::Root,
+        c,
+        &[
+            "provider",
+            "create",
+            "x",
+            "--type",
+            "ollama",
+            "--no-key",
+            "--replace",
+        ],
+    )
+    .ok();
     // A usage error (no key source) is cordon's 125, like every clap error.
-    let usage = run(Mode::Root, c, &["provider", "create", "y", "--type", "ollama"]);
+    let usage = run(
+        Mode::Root,
+        c,
+        &["provider", "create", "y", "--type", "ollama"],
+    );
     assert_eq!(usage.code, 125);
 }
 
@@ -128,7 +241,20 @@ fn bad_input_is_one_line_and_exit_1() {
 fn loose_credential_files_are_refused() {
     let config = WorldDir::new(true);
     let c = config.path();
-    run(Mode::Root, c, &["provider", "create", "oa", "--type", "openai", "--key-env", "PLANTED_KEY"]).ok();
+    run(
+        Mode::Root,
+        c,
+        &[
+            "provider",
+            "create",
+            "oa",
+            "--type",
+            "openai",
+            "--key-env",
+            "PLANTED_KEY",
+        ],
+    )
+    .ok();
     let creds = c.join("cordon/credentials.json");
     std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = run(Mode::Root, c, &["inference", "set", "--provider", "oa"]);
@@ -142,23 +268,79 @@ fn default_inference_route_set_show_unset() {
     for mode in MODES {
         let config = WorldDir::new(true);
         let c = config.path();
-        run(mode, c, &["provider", "create", "oa", "--type", "openai", "--key-env", "PLANTED_KEY"]).ok();
-        run(mode, c, &["provider", "create", "gh", "--type", "generic", "--key-env", "PLANTED_KEY"]).ok();
+        run(
+            mode,
+            c,
+            &[
+                "provider",
+                "create",
+                "oa",
+                "--type",
+                "openai",
+                "--key-env",
+                "PLANTED_KEY",
+            ],
+        )
+        .ok();
+        run(
+            mode,
+            c,
+            &[
+                "provider",
+                "create",
+                "gh",
+                "--type",
+                "generic",
+                "--key-env",
+                "PLANTED_KEY",
+            ],
+        )
+        .ok();
 
-        assert_eq!(run(mode, c, &["inference", "show"]).ok().trim(), "no inference route");
-        let set = run(mode, c, &["inference", "set", "--provider", "oa", "--model", "gpt-4o-mini"]);
+        assert_eq!(
+            run(mode, c, &["inference", "show"]).ok().trim(),
+            "no inference route"
+        );
+        let set = run(
+            mode,
+            c,
+            &[
+                "inference",
+                "set",
+                "--provider",
+                "oa",
+                "--model",
+                "gpt-4o-mini",
+            ],
+        );
         assert!(set.ok().contains("gpt-4o-mini"));
         assert_eq!(mode_of(&c.join("cordon/inference.json")), 0o600);
         let shown = run(mode, c, &["inference", "show", "--json"]);
         let parsed: serde_json::Value = serde_json::from_str(shown.ok()).unwrap();
-        assert_eq!(parsed, serde_json::json!({"provider": "oa", "model": "gpt-4o-mini"}));
+        assert_eq!(
+            parsed,
+            serde_json::json!({"provider": "oa", "model": "gpt-4o-mini"})
+        );
 
         // Unknown and non-routable providers are refused, the route is unchanged.
-        assert_eq!(run(mode, c, &["inference", "set", "--provider", "nope"]).code, 1);
-        assert_eq!(run(mode, c, &["inference", "set", "--provider", "gh"]).code, 1);
-        assert!(run(mode, c, &["inference", "show"]).ok().contains("provider oa"));
+        assert_eq!(
+            run(mode, c, &["inference", "set", "--provider", "nope"]).code,
+            1
+        );
+        assert_eq!(
+            run(mode, c, &["inference", "set", "--provider", "gh"]).code,
+            1
+        );
+        assert!(
+            run(mode, c, &["inference", "show"])
+                .ok()
+                .contains("provider oa")
+        );
 
         run(mode, c, &["inference", "unset"]).ok();
-        assert_eq!(run(mode, c, &["inference", "show"]).ok().trim(), "no inference route");
+        assert_eq!(
+            run(mode, c, &["inference", "show"]).ok().trim(),
+            "no inference route"
+        );
     }
 }

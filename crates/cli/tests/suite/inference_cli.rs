@@ -1,0 +1,93 @@
+//! `cordon inference set|show|unset --sandbox NAME`: the route is written into the
+//! running sandbox's policy and hot-reloaded (a new policy generation), as root and
+//! rootless; an unknown provider changes nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+use super::common::{MODES, Mode, Run, cordon};
+use super::lifecycle::Fleet;
+
+/// `cordon <args>` as the fleet's user, with its state and a config dir beside it.
+fn run(fleet: &Fleet, args: &[&str]) -> Run {
+    let home = fleet.scratch().path();
+    cordon(fleet.mode, args)
+        .env("XDG_STATE_HOME", fleet.state_home().to_str().unwrap())
+        .env("XDG_CONFIG_HOME", home.join("config").to_str().unwrap())
+        .env("PLANTED_KEY", "sk-inference-cli-5d1e")
+        .run()
+}
+
+fn generation(fleet: &Fleet, name: &str) -> u64 {
+    fleet.status(name)["policy_generation"].as_u64().unwrap()
+}
+
+#[test]
+fn inference_set_on_a_running_sandbox_reloads_its_policy() {
+    for mode in MODES {
+        let fleet = Fleet::new(mode);
+        let name = if mode == Mode::Root {
+            "inf-root"
+        } else {
+            "inf-rootless"
+        };
+        fleet.run(["create", name, "--", "/bin/sleep", "300"]).ok();
+        run(
+            &fleet,
+            &[
+                "provider",
+                "create",
+                "oa",
+                "--type",
+                "openai",
+                "--key-env",
+                "PLANTED_KEY",
+            ],
+        )
+        .ok();
+        let before = generation(&fleet, name);
+
+        // Blocked twin: an unknown provider leaves the policy alone.
+        let refused = run(
+            &fleet,
+            &["inference", "set", "--sandbox", name, "--provider", "nope"],
+        );
+        assert_eq!(refused.code, 1, "{refused:#?}");
+        assert_eq!(generation(&fleet, name), before);
+
+        let set = run(
+            &fleet,
+            &[
+                "inference",
+                "set",
+                "--sandbox",
+                name,
+                "--provider",
+                "oa",
+                "--model",
+                "gpt-x",
+            ],
+        );
+        assert!(set.ok().contains("in force"), "{set:#?}");
+        assert_eq!(generation(&fleet, name), before + 1);
+        let shown = run(&fleet, &["inference", "show", "--sandbox", name, "--json"]);
+        let parsed: serde_json::Value = serde_json::from_str(shown.ok()).unwrap();
+        assert_eq!(
+            parsed,
+            serde_json::json!({"provider": "oa", "model": "gpt-x"})
+        );
+        let policy = fleet.run(["policy", "get", name]);
+        assert!(policy.ok().contains("provider: oa"), "{}", policy.stdout);
+        assert!(
+            !policy.stdout.contains("sk-inference-cli"),
+            "keys never enter policies"
+        );
+
+        run(&fleet, &["inference", "unset", "--sandbox", name]).ok();
+        assert_eq!(
+            run(&fleet, &["inference", "show", "--sandbox", name])
+                .ok()
+                .trim(),
+            "no inference route"
+        );
+        assert_eq!(generation(&fleet, name), before + 2);
+    }
+}
