@@ -73,6 +73,9 @@ pub enum Transport {
     Tunnel,
     /// A forwarded absolute-form HTTP request (OCSF HTTP Activity).
     Forward,
+    /// A query to the sandbox's policy DNS stub (OCSF DNS Activity); `host` is the
+    /// name asked for. Only refusals are logged.
+    Dns,
 }
 
 /// The HTTP facts of a forwarded request: method, path without query, status.
@@ -145,6 +148,9 @@ pub struct NetworkEvent {
     pub http: Option<HttpInfo>,
     /// Inference facts for requests the inference router handled (`route`).
     pub inference: Option<InferenceInfo>,
+    /// The connection was captured transparently (the client ignored the proxy
+    /// variables and dialled the destination directly).
+    pub transparent: bool,
 }
 
 /// What the inference router did with one request: which provider and model, and the
@@ -209,6 +215,7 @@ impl NetworkEvent {
             duration_ms: None,
             http: None,
             inference: None,
+            transparent: false,
         }
     }
 

@@ -1,5 +1,6 @@
 //! The JSON shape of an audit line, using OCSF 1.3 field names where a field maps:
 //! Network Activity (4001) for tunnels, HTTP Activity (4002) for forwarded requests,
+//! DNS Activity (4003) for names the policy DNS refused,
 //! Device Config State Change (5019) for policy loads. What OCSF has no field for
 //! (cordon's own verb, the numeric policy generation) sits under `unmapped`, as the
 //! schema intends. docs/audit.md is the field-by-field reference.
@@ -144,6 +145,9 @@ struct NetworkUnmapped<'a> {
     sandbox: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     inference: Option<InferenceUnmapped<'a>>,
+    /// Captured transparently (the client ignored the proxy variables).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    transparent: bool,
 }
 
 /// Inference routing facts (`route` lines); OCSF has no attributes for them.
@@ -254,6 +258,7 @@ fn network(ev: &NetworkEvent) -> NetworkLine<'_> {
             (4001, "Network Activity", 2, "Close")
         }
         (Transport::Tunnel, _) => (4001, "Network Activity", 1, "Open"),
+        (Transport::Dns, _) => (4003, "DNS Activity", 1, "Query"),
     };
     let file = ev.binary.as_deref().map(|path| File {
         path,
@@ -316,7 +321,11 @@ fn network(ev: &NetworkEvent) -> NetworkLine<'_> {
             bytes: ev.bytes_up.saturating_add(ev.bytes_down),
         },
         connection_info: ConnectionInfo {
-            protocol_name: "tcp",
+            protocol_name: if ev.transport == Transport::Dns {
+                "udp"
+            } else {
+                "tcp"
+            },
             direction_id: 2,
             direction: "Outbound",
         },
@@ -345,6 +354,7 @@ fn network(ev: &NetworkEvent) -> NetworkLine<'_> {
                 tokens_out: info.tokens_out,
                 streamed: info.streamed,
             }),
+            transparent: ev.transparent,
         },
     }
 }

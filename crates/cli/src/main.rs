@@ -2,8 +2,10 @@
 //! subcommand, and maps every outcome to a documented exit code (`exit.rs`).
 //! Nothing here decides policy or touches the kernel: that lives in the layer crates.
 
+mod color;
 mod commands;
 mod exit;
+mod progress;
 
 use std::process::ExitCode;
 
@@ -54,6 +56,12 @@ enum Command {
     /// Set or show where inference.local routes (default or per sandbox).
     #[command(subcommand)]
     Inference(commands::inference::InferenceCommand),
+    /// Full-screen terminal UI: sandboxes, live audit, approvals, policy.
+    Term(commands::term::TermArgs),
+    /// Print a shell completion script (bash, zsh, fish).
+    Completions(commands::completions::CompletionsArgs),
+    /// Print the manual page (roff), or write every page with --dir.
+    Man(commands::man::ManArgs),
     #[command(name = "__supervise", hide = true)]
     Supervise(commands::supervise::SuperviseArgs),
 }
@@ -89,6 +97,9 @@ fn main() -> ExitCode {
         Command::Preset(cmd) => commands::preset::execute(cmd),
         Command::Provider(cmd) => commands::provider::execute(cmd),
         Command::Inference(cmd) => commands::inference::execute(cmd),
+        Command::Term(args) => commands::term::execute(args),
+        Command::Completions(args) => commands::completions::execute(args),
+        Command::Man(args) => commands::man::execute(args),
         Command::Supervise(args) => commands::supervise::execute(args),
     })
 }

@@ -24,6 +24,9 @@ pub(crate) struct Caller {
     pub changed: Option<BinaryChanged>,
     /// Why the binary is unknown, if it is (for the audit reason).
     pub unknown: Option<String>,
+    /// The connection was captured transparently (`transparent.rs`), not sent to the
+    /// proxy: every audit line about it says so.
+    pub transparent: bool,
 }
 
 impl Caller {

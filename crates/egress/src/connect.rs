@@ -175,7 +175,7 @@ fn refuse_uninspectable(
 
 /// The inspection config when this tunnel's endpoint is inspected (`protocol:
 /// rest|websocket`, not `tls: skip`) and the proxy has a sandbox CA.
-fn inspects(shared: &Shared, go: &Go) -> Option<crate::l7::Inspection> {
+pub(crate) fn inspects(shared: &Shared, go: &Go) -> Option<crate::l7::Inspection> {
     let id = go.endpoint?;
     if !go.generation.compiled.endpoint(id).inspect {
         return None;
@@ -185,7 +185,7 @@ fn inspects(shared: &Shared, go: &Go) -> Option<crate::l7::Inspection> {
 
 /// `access: full` with no `rules` and no `deny_rules`: request checks could not refuse
 /// anything, so tunnelling is equivalent.
-fn allows_everything(generation: &Generation, id: cordon_policy::EndpointId) -> bool {
+pub(crate) fn allows_everything(generation: &Generation, id: cordon_policy::EndpointId) -> bool {
     let compiled = generation.compiled.endpoint(id);
     generation
         .compiled
@@ -211,7 +211,7 @@ enum Ended {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn run_tunnel(
+pub(crate) async fn run_tunnel(
     shared: &Arc<Shared>,
     caller: Arc<Caller>,
     target: Target,

@@ -221,6 +221,7 @@ pub(crate) fn event(
     ev.pid = caller.pid;
     ev.binary = caller.binary.clone();
     ev.binary_sha256 = caller.sha256.clone();
+    ev.transparent = caller.transparent;
     ev
 }
 

@@ -21,6 +21,9 @@
 //! - `respond`: the proxy's own responses (403 JSON and errors).
 //! - `limits`: every bound, with its behaviour at the limit.
 //! - `agent_env`: the proxy variables the agent is started with.
+//! - `transparent`, `dns_server`, `dns_map`: transparent capture — connections that
+//!   ignored the proxy (original destination from `SO_ORIGINAL_DST`), and the policy
+//!   DNS whose synthetic addresses map back to names.
 //! - `inference`: `inference.local`, answered by the inference router (no policy entry).
 #![forbid(unsafe_code)]
 
@@ -30,6 +33,8 @@ mod caller;
 mod connect;
 mod decide;
 mod dial;
+pub mod dns_map;
+mod dns_server;
 mod error;
 mod forward;
 mod generation;
@@ -38,6 +43,7 @@ mod inference;
 pub mod l7;
 pub mod limits;
 mod peer;
+mod opening;
 mod relay;
 mod resolve;
 mod respond;
@@ -46,6 +52,7 @@ mod sockdiag;
 pub mod ssrf;
 pub mod tls;
 mod tofu;
+mod transparent;
 mod watch;
 
 pub use agent_env::{NO_PROXY, agent_proxy_env};
@@ -57,5 +64,6 @@ pub use peer::PeerScope;
 pub use relay::RelayMode;
 pub use resolve::DnsMode;
 pub use server::{EgressConfig, EgressProxy, EgressStats};
+pub use transparent::TransparentConfig;
 pub use sockdiag::SockDiag;
 pub use watch::{PolicyWatcher, RELOAD_DEBOUNCE, reload_file};

@@ -233,6 +233,16 @@ impl EgressProxy {
         &self.shared.audit
     }
 
+    /// Also serves transparent capture (`transparent`): redirected TCP connections and
+    /// the policy DNS, decided by the same policy, audited to the same sink, under the
+    /// same connection limit. Call once, after [`EgressProxy::start`].
+    pub fn serve_transparent(
+        &self,
+        config: crate::transparent::TransparentConfig,
+    ) -> Result<(), EgressError> {
+        crate::transparent::start(&self.shared, &self.semaphore, config)
+    }
+
     /// Installs an already compiled policy as the next generation.
     pub fn reload(&self, compiled: CompiledPolicy) -> u64 {
         self.shared.policy.replace(compiled)

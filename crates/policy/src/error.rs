@@ -68,12 +68,30 @@ impl fmt::Display for Problem {
         if !self.field.is_empty() {
             write!(f, "`{}`: ", self.field)?;
         }
-        f.write_str(&self.message)?;
+        f.write_str(&elide(&self.message))?;
         if let Some(hint) = &self.hint {
-            write!(f, " (fix: {hint})")?;
+            write!(f, " (fix: {})", elide(hint))?;
         }
         Ok(())
     }
+}
+
+/// Longest message or hint printed whole; past it the middle is elided, so a
+/// megabyte-long value quoted in a message does not flood the terminal.
+const MAX_SHOWN_CHARS: usize = 400;
+
+fn elide(text: &str) -> std::borrow::Cow<'_, str> {
+    let count = text.chars().count();
+    if count <= MAX_SHOWN_CHARS {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let keep = MAX_SHOWN_CHARS / 2;
+    let head: String = text.chars().take(keep).collect();
+    let tail: String = text.chars().skip(count - keep).collect();
+    std::borrow::Cow::Owned(format!(
+        "{head}...({} characters elided)...{tail}",
+        count - 2 * keep
+    ))
 }
 
 /// A policy that cannot be used, with every problem found.

@@ -84,18 +84,99 @@ pub fn parse_str(source: &str, origin: &str) -> Result<LoadedPolicy, PolicyError
     }
 }
 
-/// Reads and parses a policy file; an unreadable file is one problem naming the file.
-pub fn load_file(path: &Path) -> Result<LoadedPolicy, PolicyError> {
+/// Largest policy file cordon reads (4 MiB). Real policies are a few KiB; the cap keeps
+/// `cordon policy validate /dev/zero` (or a huge file) from eating memory forever.
+pub const MAX_POLICY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Reads a policy file's bytes (at most [`MAX_POLICY_BYTES`] + 1, so an oversized file
+/// is detected without reading it all). `Err` only when the file cannot be read at all
+/// (missing, a directory, no permission): one problem naming the file, with a fix.
+pub fn read_file(path: &Path) -> Result<Vec<u8>, PolicyError> {
+    use std::io::Read as _;
     let origin = path.display().to_string();
-    match std::fs::read_to_string(path) {
-        Ok(source) => parse_str(&source, &origin),
+    let fail = |err: std::io::Error| {
+        let hint = match err.kind() {
+            std::io::ErrorKind::NotFound => "check the path".to_owned(),
+            std::io::ErrorKind::PermissionDenied => format!(
+                "make the file readable by the user running cordon (uid {})",
+                effective_uid()
+            ),
+            std::io::ErrorKind::IsADirectory => {
+                "give the path of a policy file (YAML), not a directory".to_owned()
+            }
+            _ => "check the path and its permissions".to_owned(),
+        };
+        let mut problem = Problem::new("", format!("cannot read policy file: {err}")).hint(hint);
+        problem.file = origin.clone();
+        PolicyError::single(problem)
+    };
+    let file = std::fs::File::open(path).map_err(fail)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_POLICY_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(fail)?;
+    Ok(bytes)
+}
+
+/// The effective uid, for a permission hint (read from procfs: this crate has no libc).
+fn effective_uid() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|ids| ids.split_whitespace().nth(1).map(str::to_owned))
+        })
+        .unwrap_or_else(|| "?".to_owned())
+}
+
+/// Parses policy bytes as read by [`read_file`]: rejects oversized and non-UTF-8 input
+/// with a problem (the latter pinned to the line and column of the first bad byte),
+/// then [`parse_str`].
+pub fn parse_bytes(bytes: &[u8], origin: &str) -> Result<LoadedPolicy, PolicyError> {
+    let fail = |problem: Problem| {
+        let mut problem = problem;
+        problem.file = origin.to_owned();
+        PolicyError::single(problem)
+    };
+    if bytes.len() > MAX_POLICY_BYTES {
+        return Err(fail(
+            Problem::new(
+                "",
+                format!(
+                    "the file is larger than {} MiB, the most a policy may be",
+                    MAX_POLICY_BYTES / (1024 * 1024)
+                ),
+            )
+            .hint(
+                "is this the policy file? Split very long host lists over fewer, wildcard entries",
+            ),
+        ));
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(source) => parse_str(source, origin),
         Err(err) => {
-            let mut problem = Problem::new("", format!("cannot read policy file: {err}"))
-                .hint("check the path and its permissions");
-            problem.file = origin;
-            Err(PolicyError::single(problem))
+            let valid = &bytes[..err.valid_up_to()];
+            let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+            let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            let column = String::from_utf8_lossy(&valid[line_start..])
+                .chars()
+                .count()
+                + 1;
+            Err(fail(
+                Problem::new("", "the file is not UTF-8 text (a binary file?)")
+                    .hint("give a policy written as UTF-8 YAML")
+                    .at(Some((line, column))),
+            ))
         }
     }
+}
+
+/// Reads and parses a policy file; an unreadable file is one problem naming the file.
+pub fn load_file(path: &Path) -> Result<LoadedPolicy, PolicyError> {
+    let bytes = read_file(path)?;
+    parse_bytes(&bytes, &path.display().to_string())
 }
 
 /// The text of the built-in policy (what `cordon policy show --default` prints).

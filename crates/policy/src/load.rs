@@ -102,20 +102,82 @@ fn problem_from(err: &serde_saphyr::Error, field: String) -> Problem {
         E::SerdeMissingField { field: name, .. } => {
             Problem::new(field, format!("missing field `{name}`")).hint(format!("add `{name}`"))
         }
-        E::DuplicateMappingKey { .. } => Problem::new(
-            field,
-            message.replace(", set DuplicateKeyPolicy in Options if acceptable", ""),
-        )
-        .hint("keep only one of the repeated keys"),
+        E::DuplicateMappingKey { key, .. } => {
+            let field = match key {
+                Some(key) if !field.ends_with(key.as_str()) => join(&field, key),
+                _ => field,
+            };
+            Problem::new(
+                field,
+                message.replace(", set DuplicateKeyPolicy in Options if acceptable", ""),
+            )
+            .hint("keep only one of the repeated keys")
+        }
         E::SerdeInvalidType { .. } | E::SerdeInvalidValue { .. } | E::SerdeInvalidLength { .. } => {
             Problem::new(field, message)
                 .hint("write the value in the form this field expects (see docs/policy.md)")
         }
+        E::Unexpected { expected, .. } => wrong_shape(field, expected),
+        E::InvalidScalar { ty, .. } => Problem::new(
+            field,
+            format!("this value is not {}", scalar_name(ty)),
+        )
+        .hint("write the value in the form this field expects (see docs/policy.md)"),
+        E::MultipleDocuments { .. } => Problem::new(
+            field,
+            "the file holds more than one YAML document (a second `---`)",
+        )
+        .hint("keep one policy per file: remove the second `---` and what follows, or split the file"),
+        E::Budget { .. } => Problem::new(
+            field,
+            format!("the policy is too large or too deeply nested for the YAML parser's limits ({message})"),
+        )
+        .hint("is this the policy file? Use fewer, broader entries (wildcard hosts, path globs)"),
+        _ if message.contains("recursion limit") => Problem::new(
+            field,
+            "the YAML is nested too deeply",
+        )
+        .hint("is this the policy file? Policies nest at most a few levels"),
         _ => Problem::new(field, format!("YAML syntax error: {message}")).hint(
             "fix the YAML at or just before this position (unclosed `{`, `[` or quote? wrong indentation?)",
         ),
     };
     problem.at(location)
+}
+
+/// A value of the wrong kind where a list or a mapping belongs (`read_only: /usr`).
+fn wrong_shape(field: String, expected: &str) -> Problem {
+    let (what, example) = if expected.contains("sequence") {
+        ("a list", "write a list: `[a, b]`, or one `- item` per line")
+    } else if expected.contains("mapping") {
+        (
+            "a mapping",
+            "write `key: value` pairs, indented below the field",
+        )
+    } else {
+        (
+            expected,
+            "write the value in the form this field expects (see docs/policy.md)",
+        )
+    };
+    if field.is_empty() {
+        return Problem::new(
+            field,
+            format!("the policy must be a YAML mapping, but the document is not {what}"),
+        )
+        .hint("start the file with `version: 1` and the policy's sections below it");
+    }
+    Problem::new(field, format!("expected {what} here")).hint(example)
+}
+
+/// Names the YAML scalar a Rust type expects, in the user's words.
+fn scalar_name(ty: &str) -> String {
+    match ty {
+        "bool" => "`true` or `false`".to_owned(),
+        t if t.starts_with('i') || t.starts_with('u') => "a whole number".to_owned(),
+        t if t.starts_with('f') => "a number".to_owned(),
+        t => format!("a valid {t}"),
+    }
 }
 
 /// The closest expected name, if it is close enough to be a typo.

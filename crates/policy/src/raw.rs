@@ -236,6 +236,9 @@ pub(crate) struct RawCredentialBinding {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawBinary {
     pub path: Option<S<String>>,
+    /// OpenShell's deprecated, ignored flag: accepted (with a warning) so older
+    /// OpenShell/NemoClaw policies load unchanged.
+    pub harness: Option<S<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

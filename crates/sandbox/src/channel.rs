@@ -57,6 +57,13 @@ pub(crate) enum Message {
     Listener(OwnedFd),
     /// The master of the agent's pty, opened from the sandbox's own devpts instance.
     PtyMaster(OwnedFd),
+    /// Transparent capture's sockets (DNS, then TCP v4, then TCP v6 if any), whether
+    /// the redirect rules are active, and how they were set up or why not.
+    Capture {
+        active: bool,
+        detail: String,
+        fds: Vec<OwnedFd>,
+    },
     /// A `NETLINK_SOCK_DIAG` socket created inside the network namespace: the egress
     /// layer finds a client socket's owner through it (a rootless supervisor cannot
     /// enter the namespace to make one itself).
@@ -117,6 +124,11 @@ impl Channel {
             Message::Listener(fd) => self.send_fds(b"F", &[fd]),
             Message::PtyMaster(fd) => self.send_fds(b"P", &[fd]),
             Message::SockDiag(fd) => self.send_fds(b"D", &[fd]),
+            Message::Capture { active, detail, fds } => {
+                let bytes = [&[b'C', u8::from(*active)], detail.as_bytes()].concat();
+                let fds: Vec<&OwnedFd> = fds.iter().collect();
+                self.send_fds(&bytes, &fds)
+            }
             Message::Exec { id, tty, argv, fds } => {
                 let mut bytes = vec![b'X'];
                 bytes.extend_from_slice(&id.to_le_bytes());
@@ -264,6 +276,11 @@ fn decode(bytes: &[u8], mut fds: Vec<OwnedFd>) -> io::Result<Option<Message>> {
             Some(fd) if tag == b'D' => Message::SockDiag(fd),
             Some(fd) => Message::PtyMaster(fd),
             None => return Err(io::Error::other("descriptor message without a descriptor")),
+        },
+        b'C' => Message::Capture {
+            active: *rest.first().ok_or_else(malformed)? == 1,
+            detail: text(rest.get(1..).unwrap_or_default()),
+            fds,
         },
         b'X' => {
             let id = u64_at(rest).ok_or_else(malformed)?;

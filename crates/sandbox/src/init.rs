@@ -71,6 +71,8 @@ pub(crate) struct Launch {
     /// Keep the caller's stdin (`-i`); otherwise the agent reads `/dev/null`.
     pub stdin: bool,
     pub proxy_listen: Option<SocketAddrV4>,
+    /// Transparent capture to set up in the network namespace (`capture.rs`).
+    pub capture: Option<crate::capture::CaptureSpec>,
     pub exec: Exec,
     /// What the agent (and every process started later) gets applied.
     pub layers: Layers,
@@ -145,6 +147,18 @@ fn start(mut launch: Launch) -> Result<(libc::pid_t, Option<InitExecs>), StartEr
                 .channel
                 .send(&Message::SockDiag(diag))
                 .map_err(step("hand the sock_diag socket to the supervisor"))?;
+        }
+        if let Some(spec) = launch.capture {
+            // Before the new root: the rule tool is a host binary.
+            let installed = crate::capture::install(spec)?;
+            launch
+                .channel
+                .send(&Message::Capture {
+                    active: installed.active,
+                    detail: installed.detail,
+                    fds: installed.fds,
+                })
+                .map_err(step("hand the capture sockets to the supervisor"))?;
         }
         let mut mounts = LinuxMounts { sources };
         apply(&mut mounts, &launch.plan).map_err(|e| format!("build the sandbox root: {e}"))?;

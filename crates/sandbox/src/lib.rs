@@ -14,12 +14,14 @@
 //! - `exec`: more processes in a running sandbox, started by init ([`Executor`]);
 //! - `mounts/`: the new root (plan, sequencing, real calls);
 //! - `landlock`, `seccomp`, `caps`, `limits`, `cgroup`, `netns`, `idmap`: one layer each;
+//! - `capture/`: transparent capture (redirect rules, routes, the sockets handed out);
 //! - `channel`: supervisor <-> sandbox reports; `tty`, `relay`: `-t`; `attach`: the
 //!   caller's side of `cordon exec`;
 //! - `sys`: the raw `libc` calls.
 
 mod agent;
 mod attach;
+mod capture;
 mod caps;
 mod cgroup;
 mod channel;
@@ -46,6 +48,7 @@ mod sys;
 mod tty;
 
 pub use attach::attach;
+pub use capture::{CaptureSockets, CaptureSpec};
 pub use error::SandboxError;
 pub use exec::{ExecRequest, ExecSignaller, Execution, Executor};
 pub use idmap::{IdMapping, ROOT_ID_BASE, ROOT_ID_RANGE};

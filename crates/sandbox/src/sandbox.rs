@@ -85,6 +85,8 @@ pub struct Sandbox {
     proxy_listener: Option<TcpListener>,
     /// `NETLINK_SOCK_DIAG` socket of the sandbox's network namespace (with a listener).
     sock_diag: Option<OwnedFd>,
+    /// Transparent capture's sockets (`SandboxSpec::transparent`).
+    capture: Option<crate::capture::CaptureSockets>,
     /// Starts more processes through init (`SandboxSpec::exec`).
     executor: Option<Executor>,
     notices: Vec<Notice>,
@@ -174,7 +176,7 @@ fn prepare_exec(spec: &SandboxSpec) -> Result<Exec, SandboxError> {
 
 fn userns_unavailable(err: std::io::Error) -> SandboxError {
     SandboxError::Unsupported {
-        feature: "unprivileged user namespaces",
+        feature: "support for unprivileged user namespaces",
         detail: format!("clone: {err}"),
         hint: "enable them with `sysctl -w kernel.unprivileged_userns_clone=1` (Debian), \
                `sysctl -w kernel.apparmor_restrict_unprivileged_userns=0` (Ubuntu 24.04+) \
@@ -270,6 +272,7 @@ impl Sandbox {
             terminal: None,
             stdin: spec.stdin,
             proxy_listen: spec.proxy_listen,
+            capture: spec.transparent,
             exec,
             layers,
         };
@@ -295,6 +298,7 @@ impl Sandbox {
             relay: None,
             proxy_listener: None,
             sock_diag: None,
+            capture: None,
             executor: None,
             notices,
             reaped: false,
@@ -339,6 +343,22 @@ impl Sandbox {
                     self.proxy_listener = Some(TcpListener::from(fd));
                 }
                 Ok(Some(Message::SockDiag(fd))) => self.sock_diag = Some(fd),
+                Ok(Some(Message::Capture {
+                    active,
+                    detail,
+                    fds,
+                })) => {
+                    let line = if active {
+                        Notice::Layer(format!("transparent capture: active ({detail})"))
+                    } else {
+                        Notice::Warning(format!(
+                            "transparent capture inactive: {detail}; programs that ignore the \
+                             proxy variables cannot reach the network"
+                        ))
+                    };
+                    self.notices.push(line);
+                    self.capture = crate::capture::CaptureSockets::from_fds(fds, active, detail);
+                }
                 Ok(Some(Message::PtyMaster(fd))) => {
                     tty::copy_size(&fd);
                     self.relay = Some(Relay::new(fd, spec.stdin));
@@ -403,6 +423,12 @@ impl Sandbox {
     /// client connection; `None` if none or already taken.
     pub fn take_sock_diag(&mut self) -> Option<OwnedFd> {
         self.sock_diag.take()
+    }
+
+    /// Transparent capture's sockets (from `SandboxSpec::transparent`), for the
+    /// supervisor's egress layer to serve; `None` if none was asked or already taken.
+    pub fn take_capture(&mut self) -> Option<crate::capture::CaptureSockets> {
+        self.capture.take()
     }
 
     /// Starts more processes in this sandbox (`None` unless `SandboxSpec::exec`).

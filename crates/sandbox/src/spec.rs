@@ -40,6 +40,10 @@ pub struct SandboxSpec {
     /// A TCP listener to create inside the sandbox's network namespace and hand back to the
     /// supervisor (the egress proxy's entry point). `None` = no listener.
     pub proxy_listen: Option<SocketAddrV4>,
+    /// Transparent capture (`capture.rs`): outbound TCP and DNS of programs that ignore
+    /// the proxy variables are redirected to sockets the supervisor serves. `None` = no
+    /// capture (outside addresses are simply unreachable).
+    pub transparent: Option<crate::capture::CaptureSpec>,
     /// Keep a control channel to init so `Sandbox::executor` can start more processes in
     /// the sandbox later (named sandboxes: `cordon exec`).
     pub exec: bool,

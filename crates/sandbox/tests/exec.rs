@@ -42,6 +42,7 @@ fn spec() -> SandboxSpec {
         stdin: false,
         verbose: false,
         proxy_listen: None,
+        transparent: None,
         exec: true,
     }
 }

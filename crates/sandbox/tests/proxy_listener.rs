@@ -33,6 +33,7 @@ fn spec() -> SandboxSpec {
         stdin: false,
         verbose: false,
         proxy_listen: Some("127.0.0.1:3128".parse().unwrap()),
+        transparent: None,
         exec: false,
     }
 }

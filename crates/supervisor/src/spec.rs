@@ -60,6 +60,7 @@ pub fn sandbox_spec(policy: &Policy, request: RunRequest) -> SandboxSpec {
         stdin: request.stdin,
         verbose: request.verbose,
         proxy_listen: None,
+        transparent: None,
         exec: false,
     }
 }

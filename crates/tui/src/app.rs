@@ -17,6 +17,9 @@ use crate::source::{
 /// Audit lines kept in memory for the selected sandbox (older ones scroll away).
 pub const AUDIT_KEEP: usize = 2000;
 
+/// How long an action's outcome stays in the footer.
+const NOTICE_MS: u64 = 6000;
+
 /// Lines PageUp/PageDown move.
 const PAGE: usize = 10;
 
@@ -130,6 +133,8 @@ pub struct App {
     pub inference: Loaded<Option<InferenceView>>,
     pub status: Loaded<Option<LiveStatus>>,
     pub notice: Option<Notice>,
+    /// When the notice was set (`now_ms` then).
+    notice_at_ms: u64,
     pub help: bool,
     pub quit: bool,
     /// A key asked for fresh data now (selection changed, approval sent, `r`).
@@ -161,6 +166,7 @@ impl App {
             inference: Loaded::NotYet,
             status: Loaded::NotYet,
             notice: None,
+            notice_at_ms: 0,
             help: false,
             quit: false,
             refresh_requested: false,
@@ -194,6 +200,9 @@ impl App {
     pub fn refresh(&mut self, source: &mut dyn Source, now_ms: u64) {
         self.now_ms = now_ms;
         self.refresh_requested = false;
+        if now_ms.saturating_sub(self.notice_at_ms) > NOTICE_MS {
+            self.notice = None;
+        }
         let keep = self.current().map(|s| s.name.clone()).or(self.audit.of.clone());
         match source.sandboxes() {
             Ok(list) => {
@@ -260,6 +269,7 @@ impl App {
             text: text.into(),
             error,
         });
+        self.notice_at_ms = self.now_ms;
     }
 
     /// Applies one key press.

@@ -61,15 +61,15 @@ impl ActionFilter {
     }
 
     fn matches(self, kind: EntryKind) -> bool {
-        match (self, kind) {
-            (ActionFilter::All, _) => true,
-            (ActionFilter::Allow, EntryKind::Network(Action::Allow))
-            | (ActionFilter::Deny, EntryKind::Network(Action::Deny))
-            | (ActionFilter::AuditDeny, EntryKind::Network(Action::AuditDeny))
-            | (ActionFilter::Route, EntryKind::Network(Action::Route))
-            | (ActionFilter::Policy, EntryKind::Policy { .. }) => true,
-            _ => false,
-        }
+        matches!(
+            (self, kind),
+            (ActionFilter::All, _)
+                | (ActionFilter::Allow, EntryKind::Network(Action::Allow))
+                | (ActionFilter::Deny, EntryKind::Network(Action::Deny))
+                | (ActionFilter::AuditDeny, EntryKind::Network(Action::AuditDeny))
+                | (ActionFilter::Route, EntryKind::Network(Action::Route))
+                | (ActionFilter::Policy, EntryKind::Policy { .. })
+        )
     }
 }
 

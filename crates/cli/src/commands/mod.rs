@@ -1,11 +1,13 @@
 //! One module per subcommand; each exposes its clap arguments and an `execute`
 //! returning the exit code.
 
+pub mod completions;
 pub mod create;
 pub mod exec;
 pub mod inference;
 pub mod list;
 pub mod logs;
+pub mod man;
 pub mod policy;
 pub mod policy_live;
 pub mod preset;
@@ -17,3 +19,4 @@ pub mod start;
 pub mod status;
 pub mod stop;
 pub mod supervise;
+pub mod term;

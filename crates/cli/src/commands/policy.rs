@@ -3,7 +3,7 @@
 //! All three go through cordon-policy (`load_file`, `CompiledPolicy`); nothing here
 //! matches hosts or rules itself. Exit codes: `validate` 0 when every file is valid, 1
 //! when any is invalid or unreadable; `show`/`explain` 1 for an invalid policy, 125
-//! for an unreadable file or bad flags; `explain` exits 0 whatever the decision (the
+//! for an unreadable file or bad flags (`show` without FILE shows the default); `explain` exits 0 whatever the decision (the
 //! decision is the output, use `--json` to script on it).
 
 use std::path::{Path, PathBuf};
@@ -36,9 +36,9 @@ pub enum PolicyCommand {
 }
 
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("source").required(true))]
+#[command(group = clap::ArgGroup::new("source"))]
 pub struct ShowArgs {
-    /// Show the built-in default policy.
+    /// Show the built-in default policy (also what `show` without FILE prints).
     #[arg(long, group = "source")]
     default: bool,
     /// Policy file to show.
@@ -122,13 +122,17 @@ fn load(file: Option<&Path>) -> anyhow::Result<Policy> {
     let Some(file) = file else {
         return Ok(cordon_policy::default_policy());
     };
-    let source = std::fs::read_to_string(file).map_err(|err| {
+    let bytes = cordon_policy::read_file(file).map_err(|err| {
         exit::Exit::new(
             exit::CORDON_FAILED,
-            format!("cannot read policy file {}: {err}", file.display()),
+            err.problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
         )
     })?;
-    match cordon_policy::parse_str(&source, &file.display().to_string()) {
+    match cordon_policy::parse_bytes(&bytes, &file.display().to_string()) {
         Ok(loaded) => {
             print_warnings(&loaded);
             Ok(loaded.policy)
@@ -147,11 +151,8 @@ fn invalid(err: &PolicyError) -> anyhow::Error {
 }
 
 fn show(args: &ShowArgs) -> anyhow::Result<u8> {
-    let policy = load(if args.default {
-        None
-    } else {
-        args.file.as_deref()
-    })?;
+    // `FILE` and `--default` exclude each other (clap); neither means the default.
+    let policy = load(args.file.as_deref())?;
     let text = if args.json {
         policy.to_json()
     } else {

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
 use super::common::{MODES, Mode, Run, cordon};
+use super::inference_run::Provider;
 use super::lifecycle::Fleet;
 
 /// `cordon <args>` as the fleet's user, with its state and a config dir beside it.
@@ -29,7 +30,7 @@ fn inference_set_on_a_running_sandbox_reloads_its_policy() {
         } else {
             "inf-rootless"
         };
-        fleet.run(["create", name, "--", "/bin/sleep", "300"]).ok();
+        run(&fleet, &["create", name, "--", "/bin/sleep", "300"]).ok();
         run(
             &fleet,
             &[
@@ -89,5 +90,103 @@ fn inference_set_on_a_running_sandbox_reloads_its_policy() {
             "no inference route"
         );
         assert_eq!(generation(&fleet, name), before + 2);
+    }
+}
+
+#[test]
+fn switching_provider_on_a_running_sandbox() {
+    super::common::require("curl");
+    for mode in MODES {
+        let first = Provider::start("sk-switch-first-01");
+        let second = Provider::start("sk-switch-second-02");
+        let fleet = Fleet::new(mode);
+        let name = if mode == Mode::Root {
+            "sw-root"
+        } else {
+            "sw-rootless"
+        };
+        for (provider, key, port) in [
+            ("a", "sk-switch-first-01", first.port),
+            ("b", "sk-switch-second-02", second.port),
+        ] {
+            let url = format!("http://127.0.0.1:{port}");
+            cordon(
+                fleet.mode,
+                [
+                    "provider",
+                    "create",
+                    provider,
+                    "--type",
+                    "openai-compatible",
+                    "--base-url",
+                    &url,
+                    "--key-env",
+                    "K",
+                ],
+            )
+            .env(
+                "XDG_CONFIG_HOME",
+                fleet.scratch().path().join("config").to_str().unwrap(),
+            )
+            .env("K", key)
+            .run()
+            .ok();
+        }
+        run(&fleet, &["inference", "set", "--provider", "a"]).ok();
+        // The supervisor reads the user's providers from the environment it starts in.
+        run(&fleet, &["create", name, "--", "/bin/sleep", "300"]).ok();
+        let ask = || {
+            run(
+                &fleet,
+                &[
+                    "exec",
+                    name,
+                    "--",
+                    "/usr/bin/curl",
+                    "-s",
+                    "http://inference.local/v1/models",
+                ],
+            )
+        };
+        assert!(ask().ok().contains("m1"));
+        assert_eq!(
+            (first.requests().len(), second.requests().len()),
+            (1, 0),
+            "{mode:?}"
+        );
+
+        run(
+            &fleet,
+            &[
+                "inference",
+                "set",
+                "--sandbox",
+                name,
+                "--provider",
+                "b",
+                "--model",
+                "m-b",
+            ],
+        )
+        .ok();
+        assert!(ask().ok().contains("m1"));
+        assert_eq!(
+            (first.requests().len(), second.requests().len()),
+            (1, 1),
+            "{mode:?}"
+        );
+        assert_eq!(
+            second.requests()[0]["headers"]["authorization"],
+            "Bearer sk-switch-second-02"
+        );
+
+        // Removing the sandbox's route falls back to the user's default (a).
+        run(&fleet, &["inference", "unset", "--sandbox", name]).ok();
+        ask().ok();
+        assert_eq!(
+            (first.requests().len(), second.requests().len()),
+            (2, 1),
+            "{mode:?}"
+        );
     }
 }

@@ -90,6 +90,14 @@ fn binary(raw: &S<RawBinary>, path: &str, ctx: &mut Ctx) -> Option<BinaryRule> {
         );
         return None;
     };
+    if let Some(harness) = &raw.value.harness {
+        ctx.warn(
+            field(path, "harness"),
+            loc(harness),
+            "`harness` is deprecated and has no effect",
+            "remove it",
+        );
+    }
     let field = field(path, "path");
     let text = value.value.as_str();
     if !text.starts_with('/') {

@@ -11,7 +11,7 @@
 use std::io;
 use std::net::Ipv4Addr;
 
-use rustix::net::netlink::{self, SocketAddrNetlink};
+use rustix::net::netlink::SocketAddrNetlink;
 use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
 
 /// `RTM_NEWROUTE` (linux/rtnetlink.h).
@@ -49,7 +49,7 @@ pub(crate) fn add_default_via_loopback(family: Family) -> io::Result<()> {
         AddressFamily::NETLINK,
         SocketType::RAW,
         SocketFlags::CLOEXEC,
-        Some(netlink::ROUTE),
+        None, // NETLINK_ROUTE is protocol 0
     )?;
     let request = new_route_message(family);
     rustix::net::sendto(

@@ -167,11 +167,28 @@ pub(crate) fn plan(input: &PlanInput, mode: LandlockMode) -> Result<MountPlan, S
         if owned_by_sandbox(&path) {
             continue;
         }
-        let node = inspect(&path)
-            .map_err(|e| SandboxError::setup(format!("inspect {}", path.display()), e))?;
+        let node = match path.strip_prefix(WORKDIR_INSIDE) {
+            // OpenShell and NemoClaw policies name the workdir `/sandbox`: a path at or
+            // below it means the workdir (or a directory in it), never a host `/sandbox`.
+            Ok(rest) => match inside_workdir(input.workdir.as_deref(), rest) {
+                Ok(None) => continue, // `/sandbox` itself: the workdir mount below
+                Ok(Some(node)) => node,
+                Err(reason) => {
+                    warnings.push(format!("{}: {reason}; skipped", path.display()));
+                    continue;
+                }
+            },
+            Err(_) => inspect(&path)
+                .map_err(|e| SandboxError::setup(format!("inspect {}", path.display()), e))?,
+        };
         let (source, dir) = match node {
             HostNode::Missing => {
-                let what = format!("{} does not exist on the host", path.display());
+                let place = if path.starts_with(WORKDIR_INSIDE) {
+                    "in the workdir"
+                } else {
+                    "on the host"
+                };
+                let what = format!("{} does not exist {place}", path.display());
                 if mode == LandlockMode::HardRequirement {
                     return Err(SandboxError::Landlock(format!(
                         "{what} (remove it from the policy or use landlock.compatibility: best_effort)"
@@ -203,6 +220,8 @@ pub(crate) fn plan(input: &PlanInput, mode: LandlockMode) -> Result<MountPlan, S
             },
         );
     }
+
+    merged_usr_links(Path::new("/"), &mut entries);
 
     for (inside, host) in &input.extra_ro_files {
         let source = std::fs::canonicalize(host)
@@ -271,6 +290,63 @@ pub(crate) fn plan(input: &PlanInput, mode: LandlockMode) -> Result<MountPlan, S
     };
     order(entries, &mut plan);
     Ok(plan)
+}
+
+/// Top-level names that merged-/usr hosts make symlinks into `/usr` (`/bin -> usr/bin`).
+const MERGED_USR_LINKS: [&str; 6] = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"];
+
+/// Recreates the merged-/usr links of `root` whose target the policy already makes
+/// visible, when the policy does not list the link itself. Policies written for
+/// OpenShell/NemoClaw list `/usr` and `/lib` but not `/lib64`, where the ELF
+/// interpreter (`/lib64/ld-linux-x86-64.so.2`) is looked up: without the link no
+/// dynamically linked program could start. A link resolves inside the sandbox's own
+/// view, so it grants nothing the policy did not.
+fn merged_usr_links(root: &Path, entries: &mut BTreeMap<PathBuf, Entry>) {
+    for name in MERGED_USR_LINKS {
+        let inside = Path::new("/").join(name);
+        if entries.contains_key(&inside) {
+            continue;
+        }
+        let Ok(points_to) = std::fs::read_link(root.join(name)) else {
+            continue; // missing, or a real directory (not merged): only the policy decides
+        };
+        if points_to
+            .components()
+            .any(|c| matches!(c, Component::ParentDir))
+        {
+            continue;
+        }
+        let target = normalize(&Path::new("/").join(&points_to));
+        let visible = entries.iter().any(|(at, entry)| {
+            matches!(entry, Entry::Host { dir: true, .. }) && target.starts_with(at)
+        });
+        if visible {
+            entries.insert(inside, Entry::Symlink(points_to));
+        }
+    }
+}
+
+/// What a policy path below `/sandbox` names: `rest` inside the workdir. `Ok(None)` for
+/// the workdir itself (mounted by the plan anyway); `Err` says why it is skipped. A
+/// path through a symlink is refused: the workdir is the agent's to write, and a link
+/// it planted in an earlier run must not turn into a bind of a host path.
+fn inside_workdir(workdir: Option<&Path>, rest: &Path) -> Result<Option<HostNode>, String> {
+    let Some(workdir) = workdir else {
+        return Err("the workdir is not part of this sandbox (include_workdir: false)".into());
+    };
+    if rest.as_os_str().is_empty() {
+        return Ok(None);
+    }
+    let base = std::fs::canonicalize(workdir).map_err(|e| format!("workdir: {e}"))?;
+    let host = base.join(rest);
+    match inspect(&host) {
+        Ok(HostNode::Symlink(_)) => Err("is a symlink in the workdir".into()),
+        Ok(HostNode::Dir(source)) | Ok(HostNode::File(source)) if source != host => {
+            Err("leads through a symlink in the workdir".into())
+        }
+        Ok(node) => Ok(Some(node)),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Turns the entries into steps, parents first, deciding where mount points may be created.

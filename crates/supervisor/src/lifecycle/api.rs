@@ -19,7 +19,7 @@ use cordon_egress::ReloadError;
 use cordon_sandbox::Signaller;
 
 use crate::proxy::RunningEgress;
-use crate::state::{SandboxDir, write_json};
+use crate::state::{Durability, SandboxDir, write_json};
 
 /// What the handlers share with the supervisor's main thread.
 pub(crate) struct Api {
@@ -166,10 +166,10 @@ fn apply(
         })?;
     *text = (yaml.to_owned(), source.to_owned());
     let persisted = api.dir.with_meta_lock(|| {
-        crate::state::write_atomic(&api.dir.policy_path(), yaml.as_bytes())?;
+        crate::state::write_atomic(&api.dir.policy_path(), yaml.as_bytes(), Durability::Synced)?;
         let mut meta = api.dir.read_meta()?;
         meta.policy_source = source.to_owned();
-        write_json(&api.dir.meta_path(), &meta)
+        write_json(&api.dir.meta_path(), &meta, Durability::Synced)
     });
     if let Err(e) = persisted {
         eprintln!(

@@ -9,7 +9,7 @@ use cordon_control::exec::{ExecConn, Frame};
 use http::{Method, StatusCode};
 
 use crate::error::{FailureKind, SupervisorError};
-use crate::state::{StateRoot, write_json};
+use crate::state::{Durability, StateRoot, write_json};
 
 /// Runs `future` on a private single-threaded runtime (the CLI is otherwise synchronous).
 pub(crate) fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, SupervisorError> {
@@ -130,10 +130,10 @@ pub fn policy_set(
         ))
     })?;
     dir.with_meta_lock(|| {
-        crate::state::write_atomic(&dir.policy_path(), yaml.as_bytes())?;
+        crate::state::write_atomic(&dir.policy_path(), yaml.as_bytes(), Durability::Synced)?;
         let mut meta = dir.read_meta()?;
         meta.policy_source = source;
-        write_json(&dir.meta_path(), &meta)
+        write_json(&dir.meta_path(), &meta, Durability::Synced)
     })?;
     Ok(None)
 }

@@ -21,7 +21,7 @@ use crate::lifecycle::remove::remove_tree;
 use crate::lifecycle::supervise::SUPERVISE_COMMAND;
 use crate::spec::identity;
 use crate::state::{
-    Meta, RestartPolicy, RunState, SandboxDir, StateRoot, check_sandbox_name, create_private_dir,
+    Durability, Meta, RestartPolicy, SandboxDir, StateRoot, check_sandbox_name, create_private_dir,
     write_json,
 };
 use crate::workdir::random_hex;
@@ -151,9 +151,10 @@ pub fn create(
             add_hosts: options.add_hosts.clone(),
             policy_source,
         };
-        crate::state::write_atomic(&staging.join("policy.yaml"), policy_text.as_bytes())?;
-        write_json(&staging.join("state.json"), &RunState::never_started())?;
-        write_json(&staging.join("meta.json"), &meta)
+        // Synced by the supervisor once the sandbox runs (off the caller's path).
+        let later = Durability::Later;
+        crate::state::write_atomic(&staging.join("policy.yaml"), policy_text.as_bytes(), later)?;
+        write_json(&staging.join("meta.json"), &meta, later)
     })();
     if let Err(err) = built {
         remove_tree(&staging);

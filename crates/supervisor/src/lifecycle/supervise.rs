@@ -350,6 +350,13 @@ fn run_once(
         s.restarts = restarts;
     })?;
     ready.say("ok");
+    // What `create` wrote without waiting for the disk, and the record just written.
+    crate::state::sync_files(&[
+        dir.meta_path(),
+        dir.policy_path(),
+        dir.state_path(),
+        dir.path().to_path_buf(),
+    ]);
 
     let status = sandbox.wait();
 

@@ -18,7 +18,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 pub use records::{Meta, RestartPolicy, RunState, State};
-pub(crate) use records::{boot_id, write_atomic, write_json};
+pub(crate) use records::{Durability, boot_id, sync_files, write_atomic, write_json};
 
 use crate::error::SupervisorError;
 
@@ -287,7 +287,7 @@ impl SandboxDir {
             let mut state = self.read_state()?;
             change(&mut state);
             state.updated_at_ms = cordon_audit::now_ms();
-            write_json(&self.state_path(), &state)?;
+            write_json(&self.state_path(), &state, Durability::Later)?;
             Ok(state)
         })
     }

@@ -99,7 +99,19 @@ pub(super) fn render(frame: &mut Frame, app: &App, theme: Theme, area: Rect, foc
     let height = usize::from(area.height.saturating_sub(2));
     let end = visible.len().saturating_sub(app.audit.scroll);
     let start = end.saturating_sub(height);
-    let rows = visible[start..end].iter().map(|entry| {
+    let shown = &visible[start..end];
+    // Columns as wide as what is shown (capped), so the reason keeps the rest.
+    let widest = |text: &dyn Fn(&AuditEntry) -> String, cap: usize| {
+        shown.iter().map(|e| text(e).chars().count()).max().unwrap_or(0).min(cap) as u16
+    };
+    let widths = [
+        Constraint::Length(8),
+        Constraint::Length(10),
+        Constraint::Length(widest(&destination, 32)),
+        Constraint::Length(widest(&binary_name, 12)),
+        Constraint::Fill(1),
+    ];
+    let rows = shown.iter().map(|entry| {
         Row::new([
             Cell::from(Span::styled(time_text::clock(entry.time_ms), theme.dim())),
             Cell::from(Span::styled(verb(entry.kind), theme.entry(entry.kind))),
@@ -108,12 +120,5 @@ pub(super) fn render(frame: &mut Frame, app: &App, theme: Theme, area: Rect, foc
             Cell::from(detail(entry)),
         ])
     });
-    let widths = [
-        Constraint::Length(8),
-        Constraint::Length(10),
-        Constraint::Max(30),
-        Constraint::Max(10),
-        Constraint::Fill(1),
-    ];
     frame.render_widget(Table::new(rows, widths).block(block), area);
 }

@@ -29,7 +29,7 @@ const KEYS: &[(Option<&str>, &str)] = &[
 ];
 
 pub(super) fn render(frame: &mut Frame, theme: Theme) {
-    let width = 62.min(frame.area().width);
+    let width = 68.min(frame.area().width);
     let height = (KEYS.len() as u16 + 2).min(frame.area().height);
     let area: Rect = frame
         .area()

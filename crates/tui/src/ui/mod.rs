@@ -70,6 +70,7 @@ fn render_header(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
             .areas(area);
     let line = Line::from(vec![
         Span::styled(" cordon term ", theme.key()),
+        Span::styled("· ", theme.dim()),
         Span::raw(count),
         Span::styled("  ? help  q quit", theme.dim()),
     ]);

@@ -23,6 +23,20 @@ fn limit(value: Option<u64>) -> String {
     value.map_or_else(|| "unlimited".to_owned(), |v| v.to_string())
 }
 
+/// `2.0 GiB`, `512 MiB`, `900 KiB`.
+fn bytes(value: Option<u64>) -> String {
+    let Some(v) = value else {
+        return "unlimited".to_owned();
+    };
+    let units = [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (unit, size) in units {
+        if v >= size {
+            return format!("{:.1} {unit}", v as f64 / size as f64);
+        }
+    }
+    format!("{v} B")
+}
+
 fn lines(status: &LiveStatus, now_ms: u64, theme: Theme) -> Vec<Line<'static>> {
     let main = status
         .main_pid
@@ -59,13 +73,21 @@ fn lines(status: &LiveStatus, now_ms: u64, theme: Theme) -> Vec<Line<'static>> {
         field(
             "proxy",
             format!(
-                "{} · {} active / {} connections · {} allowed, {} denied, {} audit-denied",
+                "{} · {} open, {} connections since start",
                 status.egress.proxy,
                 status.egress.active_connections,
                 status.egress.total_connections,
+            ),
+            theme,
+        ),
+        field(
+            "decisions",
+            format!(
+                "{} allowed · {} denied · {} audit-denied · {} reloads refused",
                 status.egress.allowed,
                 status.egress.denied,
-                status.egress.audit_denied
+                status.egress.audit_denied,
+                status.egress.reloads_rejected
             ),
             theme,
         ),
@@ -81,7 +103,7 @@ fn lines(status: &LiveStatus, now_ms: u64, theme: Theme) -> Vec<Line<'static>> {
             "limits",
             format!(
                 "memory {} · pids {} · cpu {}",
-                limit(status.limits.memory_bytes),
+                bytes(status.limits.memory_bytes),
                 limit(status.limits.pids),
                 status
                     .limits

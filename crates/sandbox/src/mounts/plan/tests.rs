@@ -139,3 +139,113 @@ fn root_in_the_policy_expands_to_its_entries() {
         Action::Tmpfs(TmpfsKind::Scratch)
     );
 }
+
+#[test]
+fn merged_usr_links_are_recreated_when_their_target_is_visible() {
+    let root = tempfile::tempdir().unwrap();
+    for dir in ["usr/bin", "usr/lib64", "sbin"] {
+        std::fs::create_dir_all(root.path().join(dir)).unwrap();
+    }
+    std::os::unix::fs::symlink("usr/bin", root.path().join("bin")).unwrap();
+    std::os::unix::fs::symlink("usr/lib64", root.path().join("lib64")).unwrap();
+    std::os::unix::fs::symlink("/opt/lib", root.path().join("lib")).unwrap();
+    std::os::unix::fs::symlink("usr/../etc", root.path().join("lib32")).unwrap();
+    let mut entries = BTreeMap::new();
+    let usr = Entry::Host {
+        source: "/usr".into(),
+        read_only: true,
+        dir: true,
+        devices: false,
+    };
+    entries.insert(PathBuf::from("/usr"), usr);
+    merged_usr_links(root.path(), &mut entries);
+    let link = |at: &str| match entries.get(Path::new(at)) {
+        Some(Entry::Symlink(to)) => Some(to.display().to_string()),
+        _ => None,
+    };
+    assert_eq!(link("/bin").as_deref(), Some("usr/bin"));
+    assert_eq!(link("/lib64").as_deref(), Some("usr/lib64"));
+    // Not a link on the host, a target the policy does not show, a `..` target: left out.
+    assert!(!entries.contains_key(Path::new("/sbin")));
+    assert!(!entries.contains_key(Path::new("/lib")));
+    assert!(!entries.contains_key(Path::new("/lib32")));
+}
+
+#[test]
+fn policy_paths_below_sandbox_name_the_workdir() {
+    let workdir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(workdir.path().join("config")).unwrap();
+    std::fs::create_dir(workdir.path().join("data")).unwrap();
+    std::os::unix::fs::symlink("/etc", workdir.path().join("planted")).unwrap();
+    let input = PlanInput {
+        read_only: vec![
+            "/sandbox/config".into(),
+            "/sandbox/planted".into(),
+            "/sandbox/planted/ssl".into(),
+            "/sandbox/missing".into(),
+        ],
+        read_write: vec!["/sandbox".into(), "/sandbox/data".into()],
+        workdir: Some(workdir.path().to_path_buf()),
+        ..PlanInput::default()
+    };
+    let plan = plan(&input, LandlockMode::BestEffort).unwrap();
+    let config = find(&plan, "/sandbox/config").unwrap();
+    assert!(!config.create, "inside the workdir bind: never created");
+    let source = match config.action {
+        Action::Bind {
+            source,
+            read_only: true,
+            ..
+        } => source,
+        ref other => panic!("{other:?}"),
+    };
+    let canonical = std::fs::canonicalize(workdir.path()).unwrap();
+    assert_eq!(plan.sources[source], canonical.join("config"));
+    assert!(
+        plan.landlock_read
+            .contains(&PathBuf::from("/sandbox/config"))
+    );
+    assert!(matches!(
+        find(&plan, "/sandbox/data").unwrap().action,
+        Action::Bind {
+            read_only: false,
+            ..
+        }
+    ));
+    // A link the agent could have planted never becomes a bind of what it points at.
+    assert!(find(&plan, "/sandbox/planted").is_none());
+    assert!(find(&plan, "/sandbox/planted/ssl").is_none());
+    assert!(!plan.sources.contains(&PathBuf::from("/etc")));
+    assert!(!plan.sources.contains(&PathBuf::from("/etc/ssl")));
+    let warnings = plan.warnings.join("\n");
+    assert!(
+        warnings.contains("/sandbox/planted: is a symlink"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("/sandbox/missing does not exist in the workdir"),
+        "{warnings}"
+    );
+    assert!(!warnings.contains("/sandbox does not exist"), "{warnings}");
+    // The workdir itself is bound once, read-write.
+    assert_eq!(
+        plan.steps
+            .iter()
+            .filter(|s| s.at == Path::new("/sandbox"))
+            .count(),
+        1
+    );
+
+    let without = PlanInput {
+        workdir: None,
+        ..input
+    };
+    let skipped = super::plan(&without, LandlockMode::BestEffort).unwrap();
+    assert!(find(&skipped, "/sandbox/config").is_none());
+    assert!(
+        skipped
+            .warnings
+            .join("\n")
+            .contains("include_workdir: false")
+    );
+}

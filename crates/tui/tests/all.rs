@@ -1,0 +1,2 @@
+//! One integration test binary for cordon-tui (see `suite/`).
+mod suite;
