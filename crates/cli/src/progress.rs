@@ -189,7 +189,10 @@ mod tests {
         }
         drop(spinner);
         let text = buffer.text();
-        assert!(text.starts_with("\r\x1b[2K| creating sandbox web…"), "{text:?}");
+        assert!(
+            text.starts_with("\r\x1b[2K| creating sandbox web…"),
+            "{text:?}"
+        );
         assert!(text.ends_with(CLEAR_LINE), "{text:?}");
     }
 

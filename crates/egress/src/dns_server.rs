@@ -14,7 +14,8 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use cordon_audit::{Action, NetworkEvent, Severity, Transport};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
@@ -30,6 +31,15 @@ use crate::server::Shared;
 /// parse, ignored. DNS over UDP rarely exceeds 512 bytes for a query; 4 KiB covers
 /// any EDNS payload a client may announce.
 pub const MAX_QUERY_BYTES: usize = 4096;
+
+/// Repeated refusals of one name within this window are audited once: a resolver
+/// asks A and AAAA together and retries, which is one lookup to the person reading
+/// the log. At the limit a new line is written.
+pub const REFUSAL_AUDIT_WINDOW: Duration = Duration::from_secs(1);
+
+/// Most names remembered for [`REFUSAL_AUDIT_WINDOW`]; past it the memory is cleared
+/// (at worst a duplicate line), so a flood of distinct names cannot grow it.
+const RECENT_REFUSALS: usize = 1024;
 
 /// A name refused by the stub, for the audit line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +152,7 @@ fn normalise(name: &str) -> String {
 pub(crate) async fn serve(shared: Arc<Shared>, map: Arc<DnsMap>, socket: UdpSocket, ipv6: bool) {
     let mut shutdown = shared.shutdown.clone();
     let mut buf = vec![0u8; MAX_QUERY_BYTES];
+    let mut recent: HashMap<String, Instant> = HashMap::new();
     loop {
         let (len, from) = tokio::select! {
             received = socket.recv_from(&mut buf) => match received {
@@ -152,9 +163,19 @@ pub(crate) async fn serve(shared: Arc<Shared>, map: Arc<DnsMap>, socket: UdpSock
             () = crate::server::stopped(&mut shutdown) => return,
         };
         let generation = shared.policy.current();
-        let answered = answer(&buf[..len], &generation, &map, ipv6, Instant::now());
+        let now = Instant::now();
+        let answered = answer(&buf[..len], &generation, &map, ipv6, now);
         if let Some(refusal) = answered.refused {
-            audit(&shared, &generation, from, refusal);
+            let repeated = recent
+                .get(&refusal.name)
+                .is_some_and(|at| now.duration_since(*at) < REFUSAL_AUDIT_WINDOW);
+            if !repeated {
+                if recent.len() >= RECENT_REFUSALS {
+                    recent.clear();
+                }
+                recent.insert(refusal.name.clone(), now);
+                audit(&shared, &generation, from, refusal);
+            }
         }
         if let Some(reply) = answered.reply {
             let _ = socket.send_to(&reply, from).await;

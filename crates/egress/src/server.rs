@@ -156,6 +156,9 @@ pub struct EgressStats {
     pub generation: u64,
     /// Decision counts (allowed, denied, audit-denied, ...).
     pub decisions: CounterSnapshot,
+    /// Transparent capture is active: the sandbox's redirect rules are in place and
+    /// the proxy serves the captured connections and the policy DNS.
+    pub transparent: bool,
 }
 
 /// A running proxy. Dropping it stops accepting and closes open connections.
@@ -164,6 +167,8 @@ pub struct EgressProxy {
     local_addr: SocketAddr,
     semaphore: Arc<Semaphore>,
     stop: watch::Sender<bool>,
+    /// Set once transparent capture is served with the sandbox's rules active.
+    transparent: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for EgressProxy {
@@ -215,6 +220,7 @@ impl EgressProxy {
             local_addr,
             semaphore,
             stop,
+            transparent: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -240,7 +246,10 @@ impl EgressProxy {
         &self,
         config: crate::transparent::TransparentConfig,
     ) -> Result<(), EgressError> {
-        crate::transparent::start(&self.shared, &self.semaphore, config)
+        let active = config.active;
+        crate::transparent::start(&self.shared, &self.semaphore, config)?;
+        self.transparent.store(active, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Installs an already compiled policy as the next generation.
@@ -264,6 +273,7 @@ impl EgressProxy {
             rejected_connections: self.shared.rejected_connections.load(Ordering::Relaxed),
             generation: self.shared.policy.number(),
             decisions: self.shared.audit.counters(),
+            transparent: self.transparent.load(Ordering::Relaxed),
         }
     }
 

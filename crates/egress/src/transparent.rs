@@ -52,6 +52,9 @@ pub struct TransparentConfig {
     /// IPv6 is captured: AAAA queries get synthetic IPv6 answers (otherwise none, so
     /// clients use IPv4).
     pub ipv6: bool,
+    /// The sandbox's redirect rules are in place (`EgressStats::transparent` reports
+    /// capture active only then).
+    pub active: bool,
 }
 
 /// Starts serving `config` with the proxy's shared state (see

@@ -169,7 +169,12 @@ fn main() {
             key: Some(SecretValue::new(KEY.into()).unwrap()),
         };
         router.set_route(Some(
-            Route::new(resolved, Some("bench-model".into()), BudgetLimits::default()).unwrap(),
+            Route::new(
+                resolved,
+                Some("bench-model".into()),
+                BudgetLimits::default(),
+            )
+            .unwrap(),
         ));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -280,7 +285,9 @@ async fn streamed(addr: SocketAddr, n: usize) -> (Duration, Duration) {
         sender.ready().await.unwrap();
         let start = Instant::now();
         let response = sender
-            .send_request(request(b"{\"model\":\"m\",\"messages\":[],\"stream\":true}"))
+            .send_request(request(
+                b"{\"model\":\"m\",\"messages\":[],\"stream\":true}",
+            ))
             .await
             .unwrap();
         let mut body = response.into_body();

@@ -61,6 +61,7 @@ pub(crate) enum Message {
     /// the redirect rules are active, and how they were set up or why not.
     Capture {
         active: bool,
+        ipv6: bool,
         detail: String,
         fds: Vec<OwnedFd>,
     },
@@ -124,8 +125,14 @@ impl Channel {
             Message::Listener(fd) => self.send_fds(b"F", &[fd]),
             Message::PtyMaster(fd) => self.send_fds(b"P", &[fd]),
             Message::SockDiag(fd) => self.send_fds(b"D", &[fd]),
-            Message::Capture { active, detail, fds } => {
-                let bytes = [&[b'C', u8::from(*active)], detail.as_bytes()].concat();
+            Message::Capture {
+                active,
+                ipv6,
+                detail,
+                fds,
+            } => {
+                let flags = u8::from(*active) | u8::from(*ipv6) << 1;
+                let bytes = [&[b'C', flags], detail.as_bytes()].concat();
                 let fds: Vec<&OwnedFd> = fds.iter().collect();
                 self.send_fds(&bytes, &fds)
             }
@@ -278,7 +285,8 @@ fn decode(bytes: &[u8], mut fds: Vec<OwnedFd>) -> io::Result<Option<Message>> {
             None => return Err(io::Error::other("descriptor message without a descriptor")),
         },
         b'C' => Message::Capture {
-            active: *rest.first().ok_or_else(malformed)? == 1,
+            active: *rest.first().ok_or_else(malformed)? & 1 == 1,
+            ipv6: *rest.first().ok_or_else(malformed)? & 2 == 2,
             detail: text(rest.get(1..).unwrap_or_default()),
             fds,
         },

@@ -76,6 +76,8 @@ pub(crate) struct Launch {
     pub exec: Exec,
     /// What the agent (and every process started later) gets applied.
     pub layers: Layers,
+    /// The idmapped workdir the supervisor made (as root), moved into place by `apply`.
+    pub premade: Option<crate::mounts::idmapped::Premade>,
 }
 
 /// Entry point of the cloned child; never returns.
@@ -155,12 +157,16 @@ fn start(mut launch: Launch) -> Result<(libc::pid_t, Option<InitExecs>), StartEr
                 .channel
                 .send(&Message::Capture {
                     active: installed.active,
+                    ipv6: installed.ipv6,
                     detail: installed.detail,
                     fds: installed.fds,
                 })
                 .map_err(step("hand the capture sockets to the supervisor"))?;
         }
-        let mut mounts = LinuxMounts { sources };
+        let mut mounts = LinuxMounts {
+            sources,
+            premade: launch.premade.take(),
+        };
         apply(&mut mounts, &launch.plan).map_err(|e| format!("build the sandbox root: {e}"))?;
         drop(mounts); // closes the host source descriptors
         if launch.tty {

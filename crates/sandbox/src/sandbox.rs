@@ -216,6 +216,23 @@ impl Sandbox {
         ))];
         notices.extend(plan::describe(&plan).into_iter().map(Notice::Layer));
         notices.extend(plan.warnings.iter().cloned().map(Notice::Warning));
+        // SAFETY: ensure_single_threaded() verified above that this is the only thread.
+        let premade = match unsafe { crate::mounts::idmapped::workdir(&plan, &ids) } {
+            Ok(Some(premade)) => {
+                notices.push(Notice::Layer(
+                    "mounts: /sandbox idmapped: the workdir's owner is the agent inside".into(),
+                ));
+                Some(premade)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                notices.push(Notice::Warning(format!(
+                    "the workdir cannot be idmapped to the agent ({e}); its files keep their \
+                     host owners, so the agent may not read or write them"
+                )));
+                None
+            }
+        };
 
         let wants_limits = spec.resources != Default::default();
         let cgroup = if wants_limits {
@@ -275,6 +292,7 @@ impl Sandbox {
             capture: spec.transparent,
             exec,
             layers,
+            premade,
         };
 
         // SAFETY: ensure_single_threaded() verified above that this is the only thread, and
@@ -345,6 +363,7 @@ impl Sandbox {
                 Ok(Some(Message::SockDiag(fd))) => self.sock_diag = Some(fd),
                 Ok(Some(Message::Capture {
                     active,
+                    ipv6,
                     detail,
                     fds,
                 })) => {
@@ -357,7 +376,8 @@ impl Sandbox {
                         ))
                     };
                     self.notices.push(line);
-                    self.capture = crate::capture::CaptureSockets::from_fds(fds, active, detail);
+                    self.capture =
+                        crate::capture::CaptureSockets::from_fds(fds, active, ipv6, detail);
                 }
                 Ok(Some(Message::PtyMaster(fd))) => {
                     tty::copy_size(&fd);

@@ -4,8 +4,9 @@
 //!
 //! Three filters are stacked, because each seccompiler filter has one match action:
 //! 1. the deny-list, answering `EPERM`;
-//! 2. `clone3` answering `ENOSYS`: its flags live in memory a filter cannot read, and
-//!    `ENOSYS` makes libc fall back to `clone`, whose flags filter 1 inspects;
+//! 2. `clone3` and `openat2` answering `ENOSYS`: their flags live in memory a filter
+//!    cannot read, and `ENOSYS` makes libc fall back to `clone`/`openat`, whose arguments
+//!    filter 1 inspects;
 //! 3. a guard answering `ENOSYS` to x32-ABI syscall numbers (bit 30 set), which would
 //!    otherwise reach the same kernel entry points under numbers no rule names.
 //!
@@ -87,8 +88,19 @@ pub const DENIED_WITH_ARGUMENTS: &[&str] = &[
     "ioctl(TIOCSTI)",
     "ioctl(TIOCLINUX)",
     "personality other than a query or PER_LINUX",
+    "chmod/fchmod/fchmodat/fchmodat2, creating open/openat/creat/mknod/mknodat with a setuid or setgid bit",
+    "openat2 (ENOSYS: libc falls back to openat, whose mode is checked)",
     "x32-ABI syscall numbers (ENOSYS)",
 ];
+
+/// `fchmodat2` (Linux 6.6): one number on every architecture, not in libc for all of them.
+const SYS_FCHMODAT2: i64 = 452;
+
+/// Mode bits that make an executable run as its owner or group. Refused whenever a file
+/// gets them: inside they grant nothing (`no_new_privs`, `nosuid`), but a file in an
+/// idmapped workdir (as root, `mounts/idmapped.rs`) is owned by root on the host, where
+/// the bit would be honoured.
+const SET_ID_BITS: [u64; 2] = [libc::S_ISUID as u64, libc::S_ISGID as u64];
 
 /// Namespace flags `clone` may not carry.
 const NAMESPACE_FLAGS: [u64; 7] = [
@@ -165,6 +177,10 @@ fn deny_list() -> Result<BTreeMap<i64, Vec<SeccompRule>>, String> {
         ],
     );
 
+    for (nr, rules_for) in set_id_rules()? {
+        rules.insert(nr, rules_for);
+    }
+
     rules.insert(
         libc::SYS_personality,
         vec![rule(vec![
@@ -173,6 +189,49 @@ fn deny_list() -> Result<BTreeMap<i64, Vec<SeccompRule>>, String> {
         ])?],
     );
     Ok(rules)
+}
+
+/// Rules refusing a setuid or setgid bit on a file: every `chmod` variant (mode in
+/// argument `mode_arg`), and every call that creates a file with a mode (`flags_arg` holds
+/// the open flags, when the mode only matters with `O_CREAT`/`O_TMPFILE`).
+fn set_id_rules() -> Result<Vec<(i64, Vec<SeccompRule>)>, String> {
+    // (syscall, argument holding the mode, argument holding open flags)
+    let mut calls: Vec<(i64, u8, Option<u8>)> = vec![
+        (libc::SYS_fchmod, 1, None),
+        (libc::SYS_fchmodat, 2, None),
+        (SYS_FCHMODAT2, 2, None),
+        (libc::SYS_openat, 3, Some(2)),
+        (libc::SYS_mknodat, 2, None),
+    ];
+    #[cfg(target_arch = "x86_64")]
+    calls.extend([
+        (libc::SYS_chmod, 1, None),
+        (libc::SYS_creat, 1, None),
+        (libc::SYS_open, 2, Some(1)),
+        (libc::SYS_mknod, 1, None),
+    ]);
+    let creating = [libc::O_CREAT as u64, libc::O_TMPFILE as u64];
+    calls
+        .into_iter()
+        .map(|(nr, mode_arg, flags_arg)| {
+            let mut out = Vec::new();
+            for bit in SET_ID_BITS {
+                let mode = cond(mode_arg, Len::Dword, Op::MaskedEq(bit), bit)?;
+                match flags_arg {
+                    None => out.push(rule(vec![mode])?),
+                    Some(flags_arg) => {
+                        for flag in creating {
+                            out.push(rule(vec![
+                                cond(flags_arg, Len::Dword, Op::MaskedEq(flag), flag)?,
+                                mode.clone(),
+                            ])?);
+                        }
+                    }
+                }
+            }
+            Ok((nr, out))
+        })
+        .collect()
 }
 
 fn compile(
@@ -221,8 +280,13 @@ impl SeccompFilters {
     /// Compiles the three filters.
     pub(crate) fn build() -> Result<SeccompFilters, String> {
         let deny = compile(deny_list()?, libc::EPERM)?;
+        // openat2's mode sits in a struct a filter cannot read: answer ENOSYS, and the
+        // caller falls back to openat.
         let clone3 = compile(
-            BTreeMap::from([(libc::SYS_clone3, Vec::new())]),
+            BTreeMap::from([
+                (libc::SYS_clone3, Vec::new()),
+                (libc::SYS_openat2, Vec::new()),
+            ]),
             libc::ENOSYS,
         )?;
         Ok(SeccompFilters {

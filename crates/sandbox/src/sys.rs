@@ -113,6 +113,44 @@ pub(crate) fn mount_setattr_recursive(path: &CStr, attr_set: u64) -> io::Result<
     check_long(ret).map(drop)
 }
 
+/// `MOUNT_ATTR_IDMAP` of `mount_setattr(2)`.
+const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+const AT_EMPTY_PATH: libc::c_uint = 0x1000;
+
+/// Makes the detached mount `tree` (from `open_tree(OPEN_TREE_CLONE)`) idmapped through
+/// the user namespace `userns`: a file whose owner the namespace maps from id N shows as
+/// owned by the host id N maps to, and files created through the mount are stored the
+/// other way round. Only the top mount is mapped (not `AT_RECURSIVE`).
+pub(crate) fn mount_setattr_idmap(tree: BorrowedFd<'_>, userns: BorrowedFd<'_>) -> io::Result<()> {
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    // SAFETY: `tree` is an open descriptor and the empty path a valid NUL-terminated string
+    // (AT_EMPTY_PATH makes the call act on the descriptor itself); `attr` is a properly laid
+    // out `struct mount_attr` whose size is passed alongside; the kernel only reads them.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            AT_EMPTY_PATH,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    check_long(ret).map(drop)
+}
+
 /// Brings the loopback interface of the current network namespace up.
 pub(crate) fn set_loopback_up() -> io::Result<()> {
     use rustix::net::{AddressFamily, SocketFlags, SocketType};

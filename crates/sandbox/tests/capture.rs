@@ -90,6 +90,7 @@ fn check() {
     let capture = sandbox.take_capture().expect("capture sockets handed out");
     assert!(sandbox.take_capture().is_none());
     assert!(capture.active, "capture inactive: {}", capture.detail);
+    assert!(capture.ipv6, "{}", capture.detail);
     assert!(
         sandbox
             .notices()

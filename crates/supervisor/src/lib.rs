@@ -9,6 +9,7 @@
 //! - `inference`: the inference router behind `inference.local`, following the policy;
 //! - `reload`: the watched policy file of `cordon run`;
 //! - `spec`: Policy -> `SandboxSpec`;
+//! - `transparent`: transparent capture (capture sockets, policy DNS, resolv.conf);
 //! - `env`: the environment allow-list;
 //! - `workdir`: the fresh per-run working directory;
 //! - `state`: the on-disk state of named sandboxes (records, locks);
@@ -25,6 +26,7 @@ mod reload;
 mod run;
 mod spec;
 pub mod state;
+mod transparent;
 mod workdir;
 
 pub use env::{EnvArg, filter_env};

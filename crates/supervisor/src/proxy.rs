@@ -147,6 +147,11 @@ impl RunningEgress {
         Ok(RunningEgress { proxy, log, sink })
     }
 
+    /// The proxy itself (transparent capture is served by it too).
+    pub(crate) fn proxy(&self) -> &EgressProxy {
+        &self.proxy
+    }
+
     /// The reloadable policy (for the file watcher and the control API).
     pub(crate) fn policy(&self) -> &PolicyHandle {
         self.proxy.policy()

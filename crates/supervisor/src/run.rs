@@ -18,6 +18,7 @@ use crate::error::SupervisorError;
 use crate::proxy::{AuditTarget, EgressPlan, PROXY_LISTEN, RunningEgress, override_env, proxy_env};
 use crate::reload::FileReloader;
 use crate::spec::{RunRequest, sandbox_spec};
+use crate::transparent::TransparentPlan;
 use crate::workdir::{Workdir, random_hex};
 
 /// Worker threads of the proxy runtime: the proxy is I/O-bound and splices in the
@@ -102,6 +103,7 @@ pub fn run(options: RunOptions) -> Result<u8, SupervisorError> {
     let mut spec = sandbox_spec(&options.policy, request);
     spec.proxy_listen = Some(PROXY_LISTEN);
     override_env(&mut spec.env, proxy_env(PROXY_LISTEN));
+    let capture = TransparentPlan::prepare(&options.policy, &name, &mut spec)?;
     let plan = EgressPlan::prepare(
         &options.policy,
         &options.add_hosts,
@@ -137,8 +139,16 @@ pub fn run(options: RunOptions) -> Result<u8, SupervisorError> {
         let _context = runtime.enter();
         RunningEgress::start(&mut sandbox, &name, plan)?
     };
+    let capture = {
+        let _context = runtime.enter();
+        capture.serve(&mut sandbox, &egress)?
+    };
+    if let Some(warning) = &capture.warning {
+        eprintln!("cordon: warning: {warning}");
+    }
     if options.verbose {
         eprintln!("cordon: egress: proxy on {PROXY_LISTEN} inside the sandbox");
+        eprintln!("cordon: egress: {}", capture.line);
     }
     let reloader = match &options.policy_file {
         Some(path) => Some(FileReloader::start(

@@ -132,6 +132,8 @@ pub struct App {
     pub policy_scroll: usize,
     pub inference: Loaded<Option<InferenceView>>,
     pub status: Loaded<Option<LiveStatus>>,
+    /// Lines of the status view scrolled off the top.
+    pub status_scroll: usize,
     pub notice: Option<Notice>,
     /// When the notice was set (`now_ms` then).
     notice_at_ms: u64,
@@ -165,6 +167,7 @@ impl App {
             policy_scroll: 0,
             inference: Loaded::NotYet,
             status: Loaded::NotYet,
+            status_scroll: 0,
             notice: None,
             notice_at_ms: 0,
             help: false,
@@ -203,7 +206,10 @@ impl App {
         if now_ms.saturating_sub(self.notice_at_ms) > NOTICE_MS {
             self.notice = None;
         }
-        let keep = self.current().map(|s| s.name.clone()).or(self.audit.of.clone());
+        let keep = self
+            .current()
+            .map(|s| s.name.clone())
+            .or(self.audit.of.clone());
         match source.sandboxes() {
             Ok(list) => {
                 self.sandboxes = list;
@@ -391,6 +397,7 @@ impl App {
             if self.selected != before {
                 self.approval_selected = 0;
                 self.policy_scroll = 0;
+                self.status_scroll = 0;
                 self.policy = Loaded::NotYet;
                 self.inference = Loaded::NotYet;
                 self.status = Loaded::NotYet;
@@ -425,7 +432,15 @@ impl App {
                 };
                 self.policy_scroll = step(self.policy_scroll, len);
             }
-            View::Inference | View::Status => {}
+            View::Status => {
+                let len = match &self.status {
+                    // The fixed fields, one line per layer and per warning.
+                    Loaded::Ready(Some(s)) => 8 + s.layers.len() + s.warnings.len(),
+                    _ => 0,
+                };
+                self.status_scroll = step(self.status_scroll, len);
+            }
+            View::Inference => {}
         }
     }
 
@@ -440,9 +455,17 @@ impl App {
         let what = format!("{}:{}", approval.host, approval.port);
         match source.approve(&name, &approval.id, options) {
             Ok(generation) => {
-                let generation = generation.map_or_else(String::new, |g| format!(" (generation {g})"));
-                let saved = if save { ", saved to the policy file" } else { "" };
-                self.say(format!("approved {what} for {name}{generation}{saved}"), false);
+                let generation =
+                    generation.map_or_else(String::new, |g| format!(" (generation {g})"));
+                let saved = if save {
+                    ", saved to the policy file"
+                } else {
+                    ""
+                };
+                self.say(
+                    format!("approved {what} for {name}{generation}{saved}"),
+                    false,
+                );
             }
             Err(e) => self.say(format!("approve {what}: {e}"), true),
         }
@@ -466,7 +489,10 @@ impl App {
     fn target(&mut self) -> Option<(String, Approval)> {
         if self.view != View::Approvals {
             self.show(View::Approvals);
-            self.say("approvals: select a request, then a (approve) or d (deny)", false);
+            self.say(
+                "approvals: select a request, then a (approve) or d (deny)",
+                false,
+            );
             return None;
         }
         let name = self.current()?.name.clone();

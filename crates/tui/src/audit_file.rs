@@ -42,7 +42,10 @@ fn read_from(file: &mut File, offset: u64, limit: Option<u64>) -> io::Result<(Ve
     let mut text = String::from_utf8_lossy(&bytes[..complete]).into_owned();
     if start > offset && start > 0 {
         // Started mid-file: the first line is probably cut.
-        text = text.split_once('\n').map(|(_, rest)| rest.to_owned()).unwrap_or_default();
+        text = text
+            .split_once('\n')
+            .map(|(_, rest)| rest.to_owned())
+            .unwrap_or_default();
     }
     Ok((
         text.lines().map(str::to_owned).collect(),
@@ -86,13 +89,21 @@ pub fn read_audit(
             if let Some(mut old) = open(&old_path)?
                 && inode(&old) == cursor.inode
             {
-                lines.extend(read_from(&mut old, cursor.offset, None).map_err(io_err(&old_path))?.0);
+                lines.extend(
+                    read_from(&mut old, cursor.offset, None)
+                        .map_err(io_err(&old_path))?
+                        .0,
+                );
             }
         }
         None => {
             if let Some(mut old) = open(&rotated(path))? {
                 let old_path = rotated(path);
-                lines.extend(read_from(&mut old, 0, Some(TAIL_BYTES)).map_err(io_err(&old_path))?.0);
+                lines.extend(
+                    read_from(&mut old, 0, Some(TAIL_BYTES))
+                        .map_err(io_err(&old_path))?
+                        .0,
+                );
             }
         }
     }
@@ -254,10 +265,15 @@ mod tests {
         let path = dir.path().join("audit.jsonl");
         let mut file = std::fs::File::create(&path).unwrap();
         for i in 0..5 {
-            file.write_all(deny(&format!("h{i}.test")).as_bytes()).unwrap();
+            file.write_all(deny(&format!("h{i}.test")).as_bytes())
+                .unwrap();
         }
         let first = read_audit(&path, None, 3).unwrap();
-        let hosts: Vec<_> = first.entries.iter().map(|e| e.host.clone().unwrap()).collect();
+        let hosts: Vec<_> = first
+            .entries
+            .iter()
+            .map(|e| e.host.clone().unwrap())
+            .collect();
         assert_eq!(hosts, ["h2.test", "h3.test", "h4.test"]);
         // Appended, and a half-written line that must wait for its newline.
         file.write_all(deny("h5.test").as_bytes()).unwrap();
@@ -271,9 +287,18 @@ mod tests {
         std::fs::rename(&path, rotated(&path)).unwrap();
         std::fs::write(&path, deny("h7.test")).unwrap();
         let third = read_audit(&path, Some(second.cursor), 3).unwrap();
-        let hosts: Vec<_> = third.entries.iter().map(|e| e.host.clone().unwrap()).collect();
+        let hosts: Vec<_> = third
+            .entries
+            .iter()
+            .map(|e| e.host.clone().unwrap())
+            .collect();
         assert_eq!(hosts, ["h6.test", "h7.test"]);
-        assert!(read_audit(&path, Some(third.cursor), 3).unwrap().entries.is_empty());
+        assert!(
+            read_audit(&path, Some(third.cursor), 3)
+                .unwrap()
+                .entries
+                .is_empty()
+        );
     }
 
     #[test]

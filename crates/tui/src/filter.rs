@@ -66,7 +66,10 @@ impl ActionFilter {
             (ActionFilter::All, _)
                 | (ActionFilter::Allow, EntryKind::Network(Action::Allow))
                 | (ActionFilter::Deny, EntryKind::Network(Action::Deny))
-                | (ActionFilter::AuditDeny, EntryKind::Network(Action::AuditDeny))
+                | (
+                    ActionFilter::AuditDeny,
+                    EntryKind::Network(Action::AuditDeny)
+                )
                 | (ActionFilter::Route, EntryKind::Network(Action::Route))
                 | (ActionFilter::Policy, EntryKind::Policy { .. })
         )

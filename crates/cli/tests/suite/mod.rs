@@ -11,3 +11,5 @@ mod qa_conformance;
 mod sandbox_escape;
 mod sandbox_network;
 mod sandbox_run;
+mod tui_cli_quality;
+mod tui_term;

@@ -356,3 +356,149 @@ fn rootless_validate_reads_a_world_readable_policy_and_not_a_private_one() {
         );
     }
 }
+
+#[test]
+fn show_without_a_file_prints_the_default_policy() {
+    for extra in [&[][..], &["--json"][..]] {
+        let plain = cordon()
+            .args(["policy", "show"])
+            .args(extra)
+            .output()
+            .unwrap();
+        let default = cordon()
+            .args(["policy", "show", "--default"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(plain.status.code(), Some(0), "{}", stderr(&plain));
+        assert_eq!(stdout(&plain), stdout(&default));
+    }
+}
+
+#[test]
+fn validate_of_a_mixed_list_reports_each_file_and_exits_1() {
+    let out = cordon()
+        .args(["policy", "validate"])
+        .arg(shared("valid-minimal.yaml"))
+        .arg(shared("invalid-port-range.yaml"))
+        .arg("/nonexistent/qa.yaml")
+        .arg(shared("valid-l7-rules.yaml"))
+        .arg(shared("invalid-tld-wildcard.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let valid: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+    assert_eq!(valid.len(), 2, "{valid:?}");
+    assert!(valid[0].ends_with("valid-minimal.yaml: valid"));
+    assert!(valid[1].ends_with("valid-l7-rules.yaml: valid"));
+    let errors: Vec<String> = stderr(&out).lines().map(str::to_owned).collect();
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert!(
+        errors[0].contains("invalid-port-range.yaml:7:15: `network_policies.p.endpoints[0].port`")
+    );
+    assert!(errors[1].contains("/nonexistent/qa.yaml: cannot read policy file"));
+    assert!(
+        errors[2]
+            .contains("invalid-tld-wildcard.yaml:6:15: `network_policies.tld.endpoints[0].host`")
+    );
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.starts_with("error: ") && e.contains("(fix: "))
+    );
+}
+
+#[test]
+fn odd_files_are_one_clear_problem_never_a_panic_or_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let mut garbage = vec![0xff];
+    let mut x: u32 = 12345;
+    for _ in 0..4096 {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        garbage.push((x >> 16) as u8 | 0x80);
+    }
+    let cases: Vec<(PathBuf, &str)> = vec![
+        (write("empty.yaml", b""), "missing field `version`"),
+        (
+            write("garbage.yaml", &garbage),
+            ":1:1: the file is not UTF-8",
+        ),
+        (dir.path().to_path_buf(), "not a directory"),
+        (PathBuf::from("/dev/zero"), "larger than 4 MiB"),
+        (
+            write("two.yaml", b"version: 1\n---\nversion: 1\n"),
+            "more than one YAML document",
+        ),
+        (
+            write(
+                "shape.yaml",
+                b"version: 1\nfilesystem_policy:\n  read_only: /usr\n",
+            ),
+            ":3:14: `filesystem_policy.read_only`: expected a list here",
+        ),
+        (write("list.yaml", b"- a\n- b\n"), "must be a YAML mapping"),
+    ];
+    for (path, expected) in &cases {
+        let out = cordon()
+            .args(["policy", "validate"])
+            .arg(path)
+            .timeout(std::time::Duration::from_secs(30))
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{}: {err}", path.display());
+        assert_eq!(err.lines().count(), 1, "{}: {err}", path.display());
+        assert!(err.contains(expected), "{}: {err}", path.display());
+        assert!(!err.contains("panicked") && !err.contains("from_str_multiple"));
+    }
+    // `show`: a directory cannot be read (125), garbage is an invalid policy (1).
+    let out = cordon()
+        .args(["policy", "show"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    let out = cordon()
+        .args(["policy", "show"])
+        .arg(dir.path().join("garbage.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
+
+#[test]
+fn openshell_and_nemoclaw_shapes_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("nemoclaw.yaml");
+    std::fs::write(
+        &file,
+        "version: 1\nfilesystem_policy:\n  include_workdir: true\n  read_only: [/usr, /lib, \
+         /proc, /dev/urandom, /app, /etc, /var/log, /sandbox/.openclaw]\n  read_write: \
+         [/sandbox, /tmp, /dev/null, /sandbox/.openclaw-data]\nlandlock:\n  compatibility: \
+         best_effort\nprocess:\n  run_as_user: sandbox\n  run_as_group: sandbox\n\
+         network_policies:\n  claude_code:\n    name: claude_code\n    endpoints:\n      \
+         - host: api.anthropic.com\n        port: 443\n        protocol: rest\n        \
+         enforcement: enforce\n        tls: terminate\n        rules:\n          \
+         - allow: { method: \"*\", path: \"/**\" }\n    binaries:\n      \
+         - { path: /usr/local/bin/claude, harness: true }\n",
+    )
+    .unwrap();
+    let out = cordon()
+        .args(["policy", "validate"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("`tls: terminate` is deprecated"), "{err}");
+    assert!(
+        err.contains("binaries[0].harness`: `harness` is deprecated"),
+        "{err}"
+    );
+}

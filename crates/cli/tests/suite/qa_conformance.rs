@@ -318,3 +318,79 @@ fn binary_stdin_passes_through_unchanged_with_i() {
         );
     }
 }
+
+/// A workdir private to its owner (0700, files 0600), owned by the invoker of each mode:
+/// root's own directory as root, uid 65534's as rootless.
+fn private_workdir(mode: Mode) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("cordon-qa-workdir-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    std::fs::write(dir.path().join("in.txt"), "owner-only").unwrap();
+    std::fs::set_permissions(
+        dir.path().join("in.txt"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    if mode == Mode::Rootless {
+        for path in [dir.path().to_path_buf(), dir.path().join("in.txt")] {
+            std::os::unix::fs::chown(&path, Some(NOBODY), Some(NOBODY)).unwrap();
+        }
+    }
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    dir
+}
+
+#[test]
+fn a_workdir_private_to_the_invoker_is_the_agents_to_read_and_write() {
+    use std::os::unix::fs::MetadataExt;
+    for mode in MODES {
+        let dir = private_workdir(mode);
+        let wd = dir.path().display().to_string();
+        let run = sh(
+            mode,
+            &["--workdir", &wd],
+            "cat /sandbox/in.txt; echo; echo made > /sandbox/out.txt && mkdir /sandbox/sub && \
+             echo wrote",
+        );
+        assert_eq!(run.ok(), "owner-only\nwrote\n", "{mode:?}: {run:?}");
+        // What the agent made belongs to the invoker on the host, as rootless.
+        let owner = if mode == Mode::Root { 0 } else { NOBODY };
+        for made in ["out.txt", "sub"] {
+            let meta = std::fs::metadata(dir.path().join(made)).unwrap();
+            assert_eq!((meta.uid(), meta.gid()), (owner, owner), "{mode:?} {made}");
+        }
+    }
+}
+
+#[test]
+fn setuid_and_setgid_bits_cannot_be_set_in_the_workdir() {
+    use std::os::unix::fs::MetadataExt;
+    for mode in MODES {
+        let dir = private_workdir(mode);
+        let wd = dir.path().display().to_string();
+        let run = super::common::py(
+            mode,
+            &["--workdir", &wd],
+            "import os\n\
+             def attempt(name, f):\n    try:\n        f(); print(name, 'ok')\n    except \
+             OSError as e:\n        print(name, e.errno)\n\
+             open('/sandbox/tool', 'w').close()\n\
+             attempt('chmod-4755', lambda: os.chmod('/sandbox/tool', 0o4755))\n\
+             attempt('chmod-2755', lambda: os.chmod('/sandbox/tool', 0o2755))\n\
+             attempt('create-4755', lambda: os.close(os.open('/sandbox/made', os.O_CREAT | \
+             os.O_WRONLY, 0o4755)))\n\
+             attempt('chmod-755', lambda: os.chmod('/sandbox/tool', 0o755))\n\
+             attempt('create-755', lambda: os.close(os.open('/sandbox/plain', os.O_CREAT | \
+             os.O_WRONLY, 0o755)))\n",
+        );
+        assert_eq!(
+            run.ok(),
+            "chmod-4755 1\nchmod-2755 1\ncreate-4755 1\nchmod-755 ok\ncreate-755 ok\n",
+            "{mode:?}: {run:?}"
+        );
+        let tool = std::fs::metadata(dir.path().join("tool")).unwrap();
+        assert_eq!(tool.mode() & 0o7777, 0o755, "{mode:?}");
+        assert!(!dir.path().join("made").exists(), "{mode:?}");
+    }
+}

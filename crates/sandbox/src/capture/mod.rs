@@ -59,6 +59,9 @@ pub struct CaptureSockets {
     /// Whether the redirect rules and routes are in place. When `false` the sockets
     /// only receive what is addressed to them, and outside addresses are unreachable.
     pub active: bool,
+    /// IPv6 is captured too (rules, route and `[::1]` listener); otherwise IPv6
+    /// destinations are unreachable and the DNS stub should not answer AAAA.
+    pub ipv6: bool,
     /// How capture was set up, or why it is inactive (for `-v` and status lines).
     pub detail: String,
 }
@@ -68,6 +71,7 @@ pub struct CaptureSockets {
 pub(crate) struct Installed {
     pub fds: Vec<OwnedFd>,
     pub active: bool,
+    pub ipv6: bool,
     pub detail: String,
 }
 
@@ -77,6 +81,7 @@ impl CaptureSockets {
     pub(crate) fn from_fds(
         mut fds: Vec<OwnedFd>,
         active: bool,
+        ipv6: bool,
         detail: String,
     ) -> Option<CaptureSockets> {
         if fds.is_empty() {
@@ -91,6 +96,7 @@ impl CaptureSockets {
             tcp,
             dns,
             active,
+            ipv6: active && ipv6,
             detail,
         })
     }
@@ -114,6 +120,7 @@ pub(crate) fn install(spec: CaptureSpec) -> Result<Installed, String> {
         return Ok(Installed {
             fds,
             active: false,
+            ipv6: false,
             detail: "neither nft nor iptables-restore is installed on the host".into(),
         });
     };
@@ -123,6 +130,7 @@ pub(crate) fn install(spec: CaptureSpec) -> Result<Installed, String> {
             return Ok(Installed {
                 fds,
                 active: false,
+                ipv6: false,
                 detail: format!("installing the {} rules failed: {why}", tool.name()),
             });
         }
@@ -131,6 +139,7 @@ pub(crate) fn install(spec: CaptureSpec) -> Result<Installed, String> {
         return Ok(Installed {
             fds,
             active: false,
+            ipv6: false,
             detail: format!("adding the IPv4 route for capture failed: {e}"),
         });
     }
@@ -140,6 +149,7 @@ pub(crate) fn install(spec: CaptureSpec) -> Result<Installed, String> {
     Ok(Installed {
         fds,
         active: true,
+        ipv6: v6,
         detail: format!(
             "{} rules: TCP -> 127.0.0.1:{tcp}{v6}, DNS (UDP 53) -> 127.0.0.1:{dns}, \
              other UDP rejected, ICMP dropped",

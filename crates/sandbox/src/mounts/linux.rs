@@ -20,6 +20,9 @@ pub(crate) struct LinuxMounts {
     /// `O_PATH` descriptors of the plan's host sources, opened before the namespaces were
     /// entered; binding through them means nothing can be swapped under a path in between.
     pub sources: Vec<OwnedFd>,
+    /// A detached mount made by the supervisor that replaces the bind of its source
+    /// (`idmapped.rs`): moved into place instead.
+    pub premade: Option<super::idmapped::Premade>,
 }
 
 fn c_path(path: &Path) -> io::Result<CString> {
@@ -102,6 +105,18 @@ impl MountOps for LinuxMounts {
     }
 
     fn bind(&mut self, source: usize, at: &Path) -> io::Result<()> {
+        if self.premade.as_ref().is_some_and(|p| p.source == source)
+            && let Some(premade) = self.premade.take()
+        {
+            rustix::mount::move_mount(
+                &premade.tree,
+                "",
+                rustix::fs::CWD,
+                at,
+                rustix::mount::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+            )?;
+            return Ok(());
+        }
         let fd = self
             .sources
             .get(source)

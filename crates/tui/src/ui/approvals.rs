@@ -33,8 +33,8 @@ pub(super) fn render(frame: &mut Frame, app: &App, theme: Theme, area: Rect, foc
         }
         Loaded::Ready(list) => list,
     };
-    let header = Row::new(["ID", "DESTINATION", "BINARY", "COUNT", "FIRST", "LAST"])
-        .style(theme.heading());
+    let header =
+        Row::new(["ID", "DESTINATION", "BINARY", "COUNT", "FIRST", "LAST"]).style(theme.heading());
     let rows = list.iter().map(|a| {
         Row::new([
             Cell::from(a.id.clone()),

@@ -102,7 +102,12 @@ pub(super) fn render(frame: &mut Frame, app: &App, theme: Theme, area: Rect, foc
     let shown = &visible[start..end];
     // Columns as wide as what is shown (capped), so the reason keeps the rest.
     let widest = |text: &dyn Fn(&AuditEntry) -> String, cap: usize| {
-        shown.iter().map(|e| text(e).chars().count()).max().unwrap_or(0).min(cap) as u16
+        shown
+            .iter()
+            .map(|e| text(e).chars().count())
+            .max()
+            .unwrap_or(0)
+            .min(cap) as u16
     };
     let widths = [
         Constraint::Length(8),

@@ -12,8 +12,14 @@ const KEYS: &[(Option<&str>, &str)] = &[
     (None, "Moving"),
     (Some("Tab"), "focus the sandboxes or the view below"),
     (Some("↑↓ j k"), "select / scroll in the focused pane"),
-    (Some("PgUp PgDn g G"), "page, first, last (G: follow the audit)"),
-    (Some("←→ h l  1-5"), "switch view: audit, approvals, policy, ..."),
+    (
+        Some("PgUp PgDn g G"),
+        "page, first, last (G: follow the audit)",
+    ),
+    (
+        Some("←→ h l  1-5"),
+        "switch view: audit, approvals, policy, ...",
+    ),
     (None, "Audit"),
     (Some("/"), "filter: words, host:H bin:B action:deny"),
     (Some("f"), "cycle the action: all deny allow audit-deny ..."),

@@ -23,7 +23,11 @@ fn budget_line(label: &str, used: u64, limit: Option<u64>, theme: Theme) -> Line
         Some(limit) => {
             let ratio = (used as f64 / limit as f64).clamp(0.0, 1.0);
             let filled = (ratio * BAR as f64).round() as usize;
-            let style = if ratio >= 0.9 { theme.error() } else { theme.ok() };
+            let style = if ratio >= 0.9 {
+                theme.error()
+            } else {
+                theme.ok()
+            };
             spans.push(Span::raw(format!("{:<18}", format!("{used} of {limit}"))));
             spans.push(Span::raw("["));
             spans.push(Span::styled("█".repeat(filled), style));

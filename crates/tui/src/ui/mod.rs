@@ -135,7 +135,10 @@ fn render_footer(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
         let line = Line::from(vec![
             Span::styled("/", theme.key()),
             Span::raw(input.clone()),
-            Span::styled("   Enter apply · Esc cancel · host: bin: action:", theme.dim()),
+            Span::styled(
+                "   Enter apply · Esc cancel · host: bin: action:",
+                theme.dim(),
+            ),
         ]);
         frame.render_widget(Paragraph::new(line), area);
         let x = area.x + 1 + input.chars().count() as u16;
@@ -143,12 +146,22 @@ fn render_footer(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
         return;
     }
     if let Some(notice) = &app.notice {
-        let style = if notice.error { theme.error() } else { theme.ok() };
-        frame.render_widget(Paragraph::new(Span::styled(notice.text.clone(), style)), area);
+        let style = if notice.error {
+            theme.error()
+        } else {
+            theme.ok()
+        };
+        frame.render_widget(
+            Paragraph::new(Span::styled(notice.text.clone(), style)),
+            area,
+        );
         return;
     }
     if let Some(error) = &app.list_error {
-        frame.render_widget(Paragraph::new(Span::styled(error.clone(), theme.error())), area);
+        frame.render_widget(
+            Paragraph::new(Span::styled(error.clone(), theme.error())),
+            area,
+        );
         return;
     }
     let mut spans = Vec::new();

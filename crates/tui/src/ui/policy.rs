@@ -31,9 +31,10 @@ fn highlight(line: &str, theme: Theme) -> Line<'static> {
 pub(super) fn render(frame: &mut Frame, app: &App, theme: Theme, area: Rect, focused: bool) {
     let title = match &app.policy {
         Loaded::Ready(p) => {
-            let generation = p
-                .generation
-                .map_or_else(|| "stored, not running".to_owned(), |g| format!("generation {g}"));
+            let generation = p.generation.map_or_else(
+                || "stored, not running".to_owned(),
+                |g| format!("generation {g}"),
+            );
             Line::from(vec![
                 Span::raw(" Policy "),
                 Span::styled(format!("{generation} · {} ", p.source), theme.dim()),

@@ -36,8 +36,10 @@ pub(super) fn render(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
         .max()
         .unwrap_or(4)
         .clamp(4, 24) as u16;
-    let header = Row::new(["NAME", "STATE", "UPTIME", "GEN", "ALLOWED", "DENIED", "INFO"])
-        .style(theme.heading());
+    let header = Row::new([
+        "NAME", "STATE", "UPTIME", "GEN", "ALLOWED", "DENIED", "INFO",
+    ])
+    .style(theme.heading());
     let rows = app.sandboxes.iter().map(|s| {
         let info = match (&s.reason, s.restarts) {
             (Some(reason), _) => reason.clone(),
@@ -47,7 +49,10 @@ pub(super) fn render(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
         Row::new([
             Cell::from(s.name.clone()),
             Cell::from(Span::styled(s.state.clone(), theme.state(&s.state))),
-            Cell::from(s.uptime_ms.map_or_else(|| "-".to_owned(), time_text::duration)),
+            Cell::from(
+                s.uptime_ms
+                    .map_or_else(|| "-".to_owned(), time_text::duration),
+            ),
             Cell::from(cell(s.generation)),
             Cell::from(cell(s.allowed)),
             Cell::from(Span::styled(

@@ -153,7 +153,11 @@ pub(super) fn render(frame: &mut Frame, app: &App, theme: Theme, area: Rect, foc
             super::message(frame, block, &text, theme.dim(), area);
         }
         Loaded::Ready(Some(status)) => {
-            let paragraph = Paragraph::new(lines(status, app.now_ms, theme))
+            let shown: Vec<Line> = lines(status, app.now_ms, theme)
+                .into_iter()
+                .skip(app.status_scroll)
+                .collect();
+            let paragraph = Paragraph::new(shown)
                 .block(block)
                 .wrap(Wrap { trim: false });
             frame.render_widget(paragraph, area);

@@ -106,7 +106,12 @@ impl Fake {
                 net(10, Action::Deny, "exfil.example.net", "/usr/bin/python3"),
                 AuditEntry {
                     request: Some("GET /simple/requests/".into()),
-                    ..net(5, Action::AuditDeny, "files.pythonhosted.org", "/usr/bin/python3")
+                    ..net(
+                        5,
+                        Action::AuditDeny,
+                        "files.pythonhosted.org",
+                        "/usr/bin/python3",
+                    )
                 },
             ],
         );
@@ -231,7 +236,8 @@ impl Source for Fake {
         id: &str,
         options: ApproveOptions,
     ) -> Result<Option<u64>, TuiError> {
-        self.calls.push(format!("approve {name} {id} save={}", options.save));
+        self.calls
+            .push(format!("approve {name} {id} save={}", options.save));
         let list = self.approvals.get_mut(name).unwrap();
         list.retain(|a| a.id != id);
         Ok(Some(4))

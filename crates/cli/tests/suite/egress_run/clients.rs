@@ -108,7 +108,11 @@ fn clients_reach_allowed_hosts_and_get_403_json_for_denied_ones() {
     for mode in MODES {
         let dir = WorldDir::new(true);
         let audit = dir.path().join("audit.jsonl");
-        let mut net = network(&[
+        // Capture off: this test is about the proxy path, and shows that a program
+        // ignoring the proxy variables has no way out then (transparent.rs tests the
+        // default, where such programs are captured and decided by the policy).
+        let mut net = String::from("network_settings:\n  transparent: false\n");
+        net += &network(&[
             ("api", &[("api.test", p)], &["/**"]),
             ("git", &[("git.test", g)], &["/**"]),
             ("curl_only", &[("curl-only.test", p)], &["/usr/bin/curl"]),
