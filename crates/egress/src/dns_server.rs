@@ -12,9 +12,9 @@
 //! When the policy in force turns `network_settings.transparent` off, every query is
 //! `REFUSED`.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use cordon_audit::{Action, NetworkEvent, Severity, Transport};
@@ -247,7 +247,13 @@ mod tests {
             map.name_for(ip.into(), &g, now).as_deref(),
             Some("api.test")
         );
-        let msg = reply(&answer(&ask("a.cdn.test", RecordType::AAAA), &g, &map, true, now));
+        let msg = reply(&answer(
+            &ask("a.cdn.test", RecordType::AAAA),
+            &g,
+            &map,
+            true,
+            now,
+        ));
         let RData::AAAA(AAAA(ip6)) = msg.answers[0].data else {
             panic!("{msg:?}")
         };
@@ -268,7 +274,10 @@ mod tests {
             true,
             Instant::now(),
         );
-        assert_eq!(reply(&answered).metadata.response_code, ResponseCode::NXDomain);
+        assert_eq!(
+            reply(&answered).metadata.response_code,
+            ResponseCode::NXDomain
+        );
         assert!(reply(&answered).answers.is_empty());
         assert_eq!(answered.refused.unwrap().name, "secret-data.evil.test");
         assert!(map.is_empty());
@@ -292,8 +301,17 @@ mod tests {
     fn transparent_off_refuses_every_query_and_garbage_is_ignored() {
         let g = generation(false);
         let map = DnsMap::new();
-        let answered = answer(&ask("api.test", RecordType::A), &g, &map, true, Instant::now());
-        assert_eq!(reply(&answered).metadata.response_code, ResponseCode::Refused);
+        let answered = answer(
+            &ask("api.test", RecordType::A),
+            &g,
+            &map,
+            true,
+            Instant::now(),
+        );
+        assert_eq!(
+            reply(&answered).metadata.response_code,
+            ResponseCode::Refused
+        );
         let garbage = answer(b"\x01\x02", &g, &map, true, Instant::now());
         assert!(garbage.reply.is_none() && garbage.refused.is_none());
     }

@@ -167,7 +167,10 @@ fn http_host(bytes: &[u8]) -> Option<Claim> {
         Ok(httparse::Status::Partial) => None,
         // A request line ending in an HTTP version is HTTP however malformed the rest:
         // a lenient origin might still read a Host from it.
-        Err(_) if first_line(bytes).ends_with(b" HTTP/1.1") || first_line(bytes).ends_with(b" HTTP/1.0") => {
+        Err(_)
+            if first_line(bytes).ends_with(b" HTTP/1.1")
+                || first_line(bytes).ends_with(b" HTTP/1.0") =>
+        {
             Some(Claim::Unreadable("HTTP request head"))
         }
         Err(_) => Some(Claim::Other),
@@ -240,10 +243,7 @@ mod tests {
             claim(b"GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n"),
             Some(Claim::Http(Some("::1".into())))
         );
-        assert_eq!(
-            claim(b"GET / HTTP/1.0\r\n\r\n"),
-            Some(Claim::Http(None))
-        );
+        assert_eq!(claim(b"GET / HTTP/1.0\r\n\r\n"), Some(Claim::Http(None)));
         assert_eq!(claim(b"SSH-2.0-OpenSSH_9.2\r\n"), Some(Claim::Other));
         assert_eq!(claim(b"EHLO mail.test\r\n"), Some(Claim::Other));
         assert_eq!(

@@ -66,7 +66,9 @@ pub(crate) fn start(
 ) -> Result<(), EgressError> {
     let map = Arc::new(DnsMap::new());
     for listener in config.listeners {
-        listener.set_nonblocking(true).map_err(EgressError::Listener)?;
+        listener
+            .set_nonblocking(true)
+            .map_err(EgressError::Listener)?;
         let listener = TcpListener::from_std(listener).map_err(EgressError::Listener)?;
         tokio::spawn(accept_loop(
             Arc::clone(shared),
@@ -110,7 +112,13 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         match Arc::clone(&semaphore).try_acquire_owned() {
             Ok(permit) => {
-                tokio::spawn(handle(Arc::clone(&shared), Arc::clone(&map), stream, src, permit));
+                tokio::spawn(handle(
+                    Arc::clone(&shared),
+                    Arc::clone(&map),
+                    stream,
+                    src,
+                    permit,
+                ));
             }
             Err(_) => {
                 let limit = shared.limits.max_connections;
@@ -195,8 +203,7 @@ async fn handle(
             &client,
             src,
             Some(original),
-            "transparent egress is off (network_settings.transparent: false); use the proxy"
-                .into(),
+            "transparent egress is off (network_settings.transparent: false); use the proxy".into(),
         );
         return;
     }
@@ -299,22 +306,39 @@ async fn handle(
             crate::l7::CLIENT_HANDSHAKE_TIMEOUT,
         )
         .await;
-        match opened {
-            Ok(Some(opening)) => {
-                if let Some(claimed) = mismatch(&opening.claim, &target.host) {
-                    let reason = format!(
-                        "{claimed} does not match {}, the name the client resolved through the policy DNS",
-                        target.host
-                    );
-                    deny(&shared, &caller, &target, &go, Some(ip.ip()), reason);
-                    reset(&client);
-                    reset(&upstream);
-                    return;
-                }
-                prefix = opening.prefix;
+        let opened = match opened {
+            Ok(opened) => opened,
+            Err(err) => {
+                // Idle or failed before the client said anything: one line, closed.
+                let mut ev = decide::event(
+                    &shared,
+                    &caller,
+                    &target,
+                    go.generation.number,
+                    decide::pass_action(go.verdict),
+                    Transport::Tunnel,
+                )
+                .with_reason(format!("closed before the client sent anything: {err}"));
+                ev.entry = go.entry.clone();
+                ev.ip = Some(ip.ip());
+                shared.audit.emit(ev.into_event());
+                return;
             }
-            // Closed before the client said anything: nothing more to relay.
-            Ok(None) | Err(_) => {}
+        };
+        // `None`: one side closed before the client said anything; the relay below
+        // ends at once and writes the connection's line.
+        if let Some(opening) = opened {
+            if let Some(claimed) = mismatch(&opening.claim, &target.host) {
+                let reason = format!(
+                    "{claimed} does not match {}, the name the client resolved through the policy DNS",
+                    target.host
+                );
+                deny(&shared, &caller, &target, &go, Some(ip.ip()), reason);
+                reset(&client);
+                reset(&upstream);
+                return;
+            }
+            prefix = opening.prefix;
         }
     }
     crate::connect::run_tunnel(
@@ -407,7 +431,10 @@ mod tests {
 
     #[test]
     fn claims_must_name_the_resolved_host() {
-        assert_eq!(mismatch(&Claim::Tls(Some("api.test".into())), "api.test"), None);
+        assert_eq!(
+            mismatch(&Claim::Tls(Some("api.test".into())), "api.test"),
+            None
+        );
         assert_eq!(
             mismatch(&Claim::Tls(Some("evil.test".into())), "api.test").as_deref(),
             Some("TLS SNI evil.test")
@@ -416,7 +443,10 @@ mod tests {
             mismatch(&Claim::Http(Some("evil.test".into())), "api.test").as_deref(),
             Some("HTTP Host evil.test")
         );
-        assert_eq!(mismatch(&Claim::Http(Some("10.0.0.1".into())), "api.test"), None);
+        assert_eq!(
+            mismatch(&Claim::Http(Some("10.0.0.1".into())), "api.test"),
+            None
+        );
         assert_eq!(mismatch(&Claim::Tls(None), "api.test"), None);
         assert_eq!(mismatch(&Claim::Other, "api.test"), None);
         assert!(mismatch(&Claim::Unreadable("TLS ClientHello"), "api.test").is_some());

@@ -174,7 +174,7 @@ fn wrong_shape(field: String, expected: &str) -> Problem {
 fn scalar_name(ty: &str) -> String {
     match ty {
         "bool" => "`true` or `false`".to_owned(),
-        t if t.starts_with('i') || t.starts_with('u') => "a whole number".to_owned(),
+        t if t.starts_with('i') || t.starts_with('u') => "a whole number (in range)".to_owned(),
         t if t.starts_with('f') => "a number".to_owned(),
         t => format!("a valid {t}"),
     }
@@ -182,9 +182,14 @@ fn scalar_name(ty: &str) -> String {
 
 /// The closest expected name, if it is close enough to be a typo.
 pub(crate) fn suggestion(name: &str, expected: &[&str]) -> Option<String> {
+    // Case-blind: `protocol: REST` is a typo of `rest`.
+    let name = name.to_lowercase();
     expected
         .iter()
-        .map(|candidate| (strsim::jaro_winkler(name, candidate), candidate))
+        .map(|candidate| {
+            let score = strsim::jaro_winkler(&name, &candidate.to_lowercase());
+            (score, candidate)
+        })
         .filter(|(score, _)| *score >= 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, candidate)| (*candidate).to_owned())

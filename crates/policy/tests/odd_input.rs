@@ -29,7 +29,7 @@ fn a_list_where_a_mapping_belongs_is_named_as_a_shape_error() {
     assert!(line.contains("the policy must be a YAML mapping"), "{line}");
     let line = one_line(&problems("version: one\n"));
     assert!(
-        line.contains("`version`: this value is not a whole number"),
+        line.contains("`version`: this value is not a whole number (in range)"),
         "{line}"
     );
 }
@@ -94,4 +94,12 @@ fn openshell_deprecated_harness_flag_loads_with_a_warning() {
         "{warning}"
     );
     assert!(warning.contains("deprecated"), "{warning}");
+}
+
+#[test]
+fn a_value_in_the_wrong_case_gets_a_did_you_mean() {
+    let line = one_line(&problems(
+        "version: 1\nnetwork_policies:\n  e:\n    endpoints: [{host: a.example.com, port: 443, protocol: REST, access: full}]\n    binaries: [{path: /usr/bin/curl}]\n",
+    ));
+    assert!(line.contains("did you mean `rest`?"), "{line}");
 }

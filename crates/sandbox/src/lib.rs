@@ -21,8 +21,8 @@
 
 mod agent;
 mod attach;
-mod capture;
 mod caps;
+mod capture;
 mod cgroup;
 mod channel;
 mod error;

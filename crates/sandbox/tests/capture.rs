@@ -23,7 +23,9 @@ const ROOTLESS_CHILD: &str = "CORDON_TEST_ROOTLESS_CHILD";
 /// with the destination it saw, one DNS-port datagram that must come back, one UDP
 /// datagram to another port that must fail, and a dial of the capture listener itself.
 const AGENT: &str = r#"
-import socket, sys
+import os, socket, sys
+# The capture rules' helper process must not have taken the agent's pid.
+assert os.getpid() == 2, os.getpid()
 def dial(family, addr):
     s = socket.socket(family, socket.SOCK_STREAM)
     s.settimeout(10)
@@ -104,7 +106,10 @@ fn check() {
         capture.tcp[0].local_addr().unwrap().to_string(),
         "127.0.0.1:3129"
     );
-    assert_eq!(capture.dns.local_addr().unwrap().to_string(), "127.0.0.1:53");
+    assert_eq!(
+        capture.dns.local_addr().unwrap().to_string(),
+        "127.0.0.1:53"
+    );
     let mut tcp = capture.tcp.into_iter();
     let (v4, v6) = (tcp.next().unwrap(), tcp.next().unwrap());
     let servers = [
@@ -138,7 +143,10 @@ fn runnable_by_nobody(exe: PathBuf) -> PathBuf {
     if mode(&exe) & 0o005 == 0o005 && exe.ancestors().skip(1).all(|d| mode(d) & 0o001 != 0) {
         return exe;
     }
-    let copy = PathBuf::from(format!("/var/tmp/cordon-capture-test-{}", std::process::id()));
+    let copy = PathBuf::from(format!(
+        "/var/tmp/cordon-capture-test-{}",
+        std::process::id()
+    ));
     std::fs::copy(&exe, &copy).unwrap();
     std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
     copy

@@ -63,8 +63,8 @@ impl TransparentPlan {
         // A host resolv.conf that is a symlink (systemd-resolved) cannot be mounted
         // over inside a read-only /etc; DNS to any address on port 53 is still
         // captured, a loopback stub address (127.0.0.53) is not.
-        let host_is_link = std::fs::symlink_metadata(RESOLV_CONF_PATH)
-            .is_ok_and(|m| m.file_type().is_symlink());
+        let host_is_link =
+            std::fs::symlink_metadata(RESOLV_CONF_PATH).is_ok_and(|m| m.file_type().is_symlink());
         if host_is_link {
             return Ok(TransparentPlan {
                 enabled: true,
@@ -165,10 +165,8 @@ impl TempFile {
     /// A new world-readable file (init must read it as the invoker; it holds nothing
     /// secret) in the temp directory, never an existing one.
     fn create(name: &str, content: &str) -> Result<TempFile, SupervisorError> {
-        let path = std::env::temp_dir().join(format!(
-            "cordon-{name}-{}-resolv.conf",
-            random_hex(6)
-        ));
+        let path =
+            std::env::temp_dir().join(format!("cordon-{name}-{}-resolv.conf", random_hex(6)));
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)

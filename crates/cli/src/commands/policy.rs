@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use cordon_policy::{
-    CompiledPolicy, ConnectDecision, LoadedPolicy, Policy, PolicyError, RequestDecision, Verdict,
+    CompiledPolicy, ConnectDecision, DenyReason, LoadedPolicy, Policy, PolicyError,
+    RequestDecision, Verdict,
 };
 use serde_json::json;
 
@@ -265,7 +266,7 @@ fn explain_text(
         }
         _ => {}
     }
-    if connect.verdict == Verdict::Deny {
+    if suggest(args, connect) {
         out.push_str("\nto allow this connection, add:\n");
         out.push_str(&cordon_policy::suggest_entry(
             &args.host,
@@ -276,6 +277,15 @@ fn explain_text(
         out.push('\n');
     }
     out
+}
+
+/// Whether a denied connection gets a suggested entry: only when one could be valid
+/// (a real host, a port from 1, an absolute binary path), never a policy that would not load.
+fn suggest(args: &ExplainArgs, connect: &ConnectDecision<'_>) -> bool {
+    connect.verdict == Verdict::Deny
+        && connect.reason != DenyReason::InvalidHost
+        && args.port != 0
+        && args.binary.as_deref().is_none_or(|b| b.starts_with('/'))
 }
 
 fn protocol_label(protocol: Option<cordon_policy::Protocol>, inspect: bool) -> String {
@@ -336,7 +346,7 @@ fn explain_json(
             "reason": connect.reason.as_str(),
         },
         "request": request,
-        "suggestion": (connect.verdict == Verdict::Deny).then(|| {
+        "suggestion": suggest(args, connect).then(|| {
             cordon_policy::suggest_entry(&args.host, args.port, args.binary.as_deref())
         }),
     })

@@ -11,5 +11,6 @@ mod qa_conformance;
 mod sandbox_escape;
 mod sandbox_network;
 mod sandbox_run;
+mod transparent;
 mod tui_cli_quality;
 mod tui_term;

@@ -502,3 +502,48 @@ fn openshell_and_nemoclaw_shapes_validate() {
         "{err}"
     );
 }
+
+#[test]
+fn explain_suggests_no_entry_that_could_not_load() {
+    for (host, port, binary) in [
+        ("", "443", None),
+        ("a b", "443", None),
+        ("api.example.com", "0", None),
+        ("api.example.com", "443", Some("curl")),
+    ] {
+        let mut cmd = cordon();
+        cmd.args([
+            "policy",
+            "explain",
+            "--default",
+            "--host",
+            host,
+            "--port",
+            port,
+        ]);
+        if let Some(binary) = binary {
+            cmd.args(["--binary", binary]);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let text = stdout(&out);
+        assert!(text.starts_with("decision: deny\n"), "{text}");
+        assert!(
+            !text.contains("to allow this connection"),
+            "{host:?} {port}: {text}"
+        );
+    }
+    // Twin: a real host, port and binary get a suggestion.
+    let out = cordon()
+        .args([
+            "policy",
+            "explain",
+            "--default",
+            "--host",
+            "api.example.com",
+        ])
+        .args(["--port", "443", "--binary", "/usr/bin/curl"])
+        .output()
+        .unwrap();
+    assert!(stdout(&out).contains("to allow this connection, add:"));
+}

@@ -394,3 +394,29 @@ fn setuid_and_setgid_bits_cannot_be_set_in_the_workdir() {
         assert!(!dir.path().join("made").exists(), "{mode:?}");
     }
 }
+
+#[test]
+fn a_system_directory_as_workdir_is_never_the_agents_own() {
+    // Root only: rootless, the invoker owns nothing in /etc to begin with.
+    let name = super::common::unique("cordon-qa-etc");
+    let run = sh(
+        Mode::Root,
+        &["--workdir", "/etc"],
+        &format!("touch /sandbox/{name} 2>/dev/null || echo refused"),
+    );
+    let planted = Path::new("/etc").join(&name);
+    let leaked = planted.exists();
+    let _ = std::fs::remove_file(&planted);
+    assert!(!leaked, "the agent wrote into the host's /etc");
+    assert_eq!(run.ok(), "refused\n", "{run:?}");
+    assert!(run.stderr.contains("system directory"), "{run:?}");
+    // Twin: a workdir of the invoker's own is the agent's (see the private-workdir test).
+    let dir = private_workdir(Mode::Root);
+    let wd = dir.path().display().to_string();
+    let run = sh(
+        Mode::Root,
+        &["--workdir", &wd],
+        &format!("touch /sandbox/{name} && echo made"),
+    );
+    assert_eq!(run.ok(), "made\n", "{run:?}");
+}

@@ -16,3 +16,5 @@ mod tls_skip;
 mod tls_smuggle;
 mod tls_support;
 mod tls_ws;
+mod transparent;
+mod transparent_support;

@@ -124,7 +124,9 @@ pub(crate) fn install(spec: CaptureSpec) -> Result<Installed, String> {
             detail: "neither nft nor iptables-restore is installed on the host".into(),
         });
     };
-    let rules_v6 = match tool.install(spec) {
+    let installed = tool.install(spec);
+    rules::reuse_helper_pids();
+    let rules_v6 = match installed {
         Ok(v6) => v6,
         Err(why) => {
             return Ok(Installed {

@@ -129,7 +129,10 @@ mod tests {
     fn the_v4_request_names_loopback_and_its_source() {
         let msg = new_route_message(Family::V4);
         assert_eq!(msg.len(), 16 + 12 + 8 + 8);
-        assert_eq!(u32::from_ne_bytes(msg[..4].try_into().unwrap()) as usize, msg.len());
+        assert_eq!(
+            u32::from_ne_bytes(msg[..4].try_into().unwrap()) as usize,
+            msg.len()
+        );
         assert_eq!(msg[16], libc::AF_INET as u8);
         assert_eq!(&msg[msg.len() - 4..], &[127, 0, 0, 1]);
         let v6 = new_route_message(Family::V6);

@@ -146,6 +146,15 @@ pub(crate) fn iptables_ruleset(spec: CaptureSpec, family: IpFamily) -> String {
     )
 }
 
+/// The rule tool ran as a child of init, so it took pid 2 (and 3) of the sandbox's
+/// pid namespace; the agent must still be pid 2 (as documented and tested). With the
+/// helpers reaped, the next pid to hand out is set back to 2 through `ns_last_pid`,
+/// which init may write: it holds CAP_SYS_ADMIN over the pid namespace's owner. On a
+/// kernel without it (no CONFIG_CHECKPOINT_RESTORE) the agent is simply pid 3.
+pub(crate) fn reuse_helper_pids() {
+    let _ = std::fs::write("/proc/sys/kernel/ns_last_pid", "1");
+}
+
 /// Runs `tool args` with `input` on stdin and CAP_NET_ADMIN in its ambient set.
 fn run(tool: &Path, args: &[&str], input: &str) -> Result<(), String> {
     let shown = tool.display();
@@ -231,8 +240,7 @@ mod tests {
 
     #[test]
     fn nft_accepts_the_ruleset() {
-        let listed =
-            load_in_fresh_namespace("nft", "-f -", &nft_ruleset(SPEC), "nft list ruleset");
+        let listed = load_in_fresh_namespace("nft", "-f -", &nft_ruleset(SPEC), "nft list ruleset");
         assert!(listed.contains("redirect to :3129"), "{listed}");
         assert!(listed.contains("udp dport 53 redirect to :53"), "{listed}");
     }
@@ -243,8 +251,7 @@ mod tests {
             ("iptables-nft-restore", IpFamily::V4),
             ("ip6tables-nft-restore", IpFamily::V6),
         ] {
-            let listed =
-                load_in_fresh_namespace(tool, "", &iptables_ruleset(SPEC, family), "true");
+            let listed = load_in_fresh_namespace(tool, "", &iptables_ruleset(SPEC, family), "true");
             assert!(listed.is_empty(), "{listed}");
         }
     }

@@ -50,6 +50,12 @@ pub(crate) unsafe fn workdir(plan: &MountPlan, ids: &IdMapping) -> io::Result<Op
         return Ok(None);
     };
     let path = &plan.sources[source];
+    if system_tree(path) {
+        return Err(io::Error::other(format!(
+            "{} is a system directory: its files stay root's, not the agent's",
+            path.display()
+        )));
+    }
     let meta = std::fs::metadata(path)?;
     if meta.uid() == ids.host_uid && meta.gid() == ids.host_gid {
         return Ok(None); // the fresh per-run workdir, created owned by the agent
@@ -65,6 +71,17 @@ pub(crate) unsafe fn workdir(plan: &MountPlan, ids: &IdMapping) -> io::Result<Op
     )?;
     sys::mount_setattr_idmap(tree.as_fd(), userns.as_fd())?;
     Ok(Some(Premade { source, tree }))
+}
+
+/// Host trees never handed to the agent as its own, even when named as the workdir:
+/// idmapping `/` or `/etc` would give it root's files there.
+const SYSTEM_TREES: [&str; 13] = [
+    "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run",
+    "/sbin", "/sys", "/usr",
+];
+
+fn system_tree(path: &Path) -> bool {
+    path == Path::new("/") || SYSTEM_TREES.iter().any(|tree| path.starts_with(tree))
 }
 
 /// A user namespace mapping the workdir's owner (`uid`, `gid`) to the agent's host ids,
@@ -101,6 +118,27 @@ unsafe fn user_namespace(uid: u32, gid: u32, ids: &IdMapping) -> io::Result<Owne
             drop(write); // end-of-file: the helper exits
             sys::wait_for(pid)?;
             opened
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_trees_are_never_idmapped() {
+        for path in ["/", "/etc", "/etc/ssh", "/usr/local/src", "/proc/1"] {
+            assert!(system_tree(Path::new(path)), "{path}");
+        }
+        for path in [
+            "/root/project",
+            "/var/tmp/w",
+            "/home/me/src",
+            "/srv/x",
+            "/etcetera",
+        ] {
+            assert!(!system_tree(Path::new(path)), "{path}");
         }
     }
 }

@@ -33,6 +33,7 @@ use crate::lifecycle::{api, exec_server};
 use crate::proxy::{AuditTarget, EgressPlan, PROXY_LISTEN, RunningEgress, override_env, proxy_env};
 use crate::run::proxy_runtime;
 use crate::spec::{RunRequest, sandbox_spec};
+use crate::transparent::TransparentPlan;
 use crate::state::{SandboxDir, State, StateRoot, boot_id};
 
 /// The hidden subcommand that runs a supervisor (`cordon __supervise NAME`).
@@ -241,6 +242,7 @@ fn run_once(
     );
     spec.proxy_listen = Some(PROXY_LISTEN);
     spec.exec = true;
+    let capture = TransparentPlan::prepare(&loaded.policy, &name, &mut spec)?;
     let plan = EgressPlan::prepare(
         &loaded.policy,
         &meta.add_hosts,
@@ -279,10 +281,16 @@ fn run_once(
         let _context = runtime.enter();
         Arc::new(RunningEgress::start(&mut sandbox, &name, plan)?)
     };
+    let capture = {
+        let _context = runtime.enter();
+        capture.serve(&mut sandbox, &egress)?
+    };
     let started_at_ms = cordon_audit::now_ms();
     let init_pid = sandbox.init_pid();
     let stop_requested = Arc::new(AtomicBool::new(false));
-    let (layers, warnings) = notices(sandbox.notices());
+    let (mut layers, mut warnings) = notices(sandbox.notices());
+    layers.push(capture.line);
+    warnings.extend(capture.warning);
     let api = Arc::new(api::Api {
         name: name.clone(),
         dir: Arc::clone(dir),

@@ -17,8 +17,8 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-pub use records::{Meta, RestartPolicy, RunState, State};
 pub(crate) use records::{Durability, boot_id, sync_files, write_atomic, write_json};
+pub use records::{Meta, RestartPolicy, RunState, State};
 
 use crate::error::SupervisorError;
 
