@@ -191,7 +191,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn frames_and_descriptors_cross_and_strangers_are_refused() {
+    fn frames_and_descriptors_cross_and_end_of_file_is_seen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("exec.sock");
         let listener = ExecListener::bind(&path).unwrap();

@@ -33,8 +33,8 @@ use crate::lifecycle::{api, exec_server};
 use crate::proxy::{AuditTarget, EgressPlan, PROXY_LISTEN, RunningEgress, override_env, proxy_env};
 use crate::run::proxy_runtime;
 use crate::spec::{RunRequest, sandbox_spec};
-use crate::transparent::TransparentPlan;
 use crate::state::{SandboxDir, State, StateRoot, boot_id};
+use crate::transparent::TransparentPlan;
 
 /// The hidden subcommand that runs a supervisor (`cordon __supervise NAME`).
 pub const SUPERVISE_COMMAND: &str = "__supervise";

@@ -61,6 +61,16 @@ fn kill_9_of_a_supervisor_leaves_no_process_and_start_recovers() {
             "{reason}"
         );
         assert_eq!(fleet.run(["exec", "victim", "--", "true"]).code, 1);
+        // The same record after a reboot (another boot id) reads as stopped, not crashed.
+        let state_file = fleet.sandbox_dir("victim").join("state.json");
+        let original = std::fs::read_to_string(&state_file).unwrap();
+        let mut rebooted: serde_json::Value = serde_json::from_str(&original).unwrap();
+        rebooted["boot_id"] = "00000000-0000-0000-0000-000000000000".into();
+        std::fs::write(&state_file, rebooted.to_string()).unwrap();
+        let list = fleet.list();
+        assert_eq!(list[0]["state"], "stopped", "{list:?}");
+        assert_eq!(list[0]["reason"], "the host restarted");
+        std::fs::write(&state_file, original).unwrap();
         // The exec client learns that its process is gone.
         let out = exec.wait_with_output().unwrap();
         assert_ne!(out.status.code(), Some(0), "{out:?}");
