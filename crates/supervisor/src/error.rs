@@ -47,6 +47,9 @@ pub enum SupervisorError {
     /// The egress proxy could not start (or an `--add-host` value is malformed).
     #[error(transparent)]
     Egress(#[from] EgressError),
+    /// The sandbox CA or its trust bundle could not be prepared.
+    #[error("TLS inspection: {0}")]
+    Trust(String),
     /// The sandbox did not hand over its proxy listener.
     #[error("the sandbox handed over no proxy listener")]
     NoProxyListener,

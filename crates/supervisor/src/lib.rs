@@ -27,6 +27,7 @@ mod run;
 mod spec;
 pub mod state;
 mod transparent;
+mod trust;
 mod workdir;
 
 pub use env::{EnvArg, filter_env};

@@ -58,6 +58,8 @@ pub(crate) struct EgressPlan {
     compiled: CompiledPolicy,
     hosts: StaticHosts,
     audit: AuditTarget,
+    /// TLS inspection with the sandbox CA (set by the caller after `prepare`).
+    pub(crate) inspection: Option<cordon_egress::l7::Inspection>,
 }
 
 impl EgressPlan {
@@ -81,6 +83,7 @@ impl EgressPlan {
             compiled,
             hosts,
             audit,
+            inspection: None,
         })
     }
 }
@@ -143,6 +146,7 @@ impl RunningEgress {
         let mut config = EgressConfig::new(name, listener, policy, sink.clone(), peers);
         config.hosts = plan.hosts;
         config.inference = inference;
+        config.inspection = plan.inspection;
         let proxy = EgressProxy::start(config)?;
         Ok(RunningEgress { proxy, log, sink })
     }

@@ -19,6 +19,7 @@ use crate::proxy::{AuditTarget, EgressPlan, PROXY_LISTEN, RunningEgress, overrid
 use crate::reload::FileReloader;
 use crate::spec::{RunRequest, sandbox_spec};
 use crate::transparent::TransparentPlan;
+use crate::trust::TrustPlan;
 use crate::workdir::{Workdir, random_hex};
 
 /// Worker threads of the proxy runtime: the proxy is I/O-bound and splices in the
@@ -51,6 +52,8 @@ pub struct RunOptions {
     pub audit: Option<PathBuf>,
     /// `--add-host NAME:IP` entries, resolved before DNS.
     pub add_hosts: Vec<String>,
+    /// `--upstream-ca FILE`: an extra CA trusted for upstream TLS (tests, private CAs).
+    pub upstream_ca: Option<PathBuf>,
 }
 
 fn check_name(name: String) -> Result<String, SupervisorError> {
@@ -104,7 +107,7 @@ pub fn run(options: RunOptions) -> Result<u8, SupervisorError> {
     spec.proxy_listen = Some(PROXY_LISTEN);
     override_env(&mut spec.env, proxy_env(PROXY_LISTEN));
     let capture = TransparentPlan::prepare(&options.policy, &name, &mut spec)?;
-    let plan = EgressPlan::prepare(
+    let mut plan = EgressPlan::prepare(
         &options.policy,
         &options.add_hosts,
         AuditTarget {
@@ -112,6 +115,8 @@ pub fn run(options: RunOptions) -> Result<u8, SupervisorError> {
             rotate_bytes: None,
         },
     )?;
+    let trust = TrustPlan::prepare_ephemeral(&name, options.upstream_ca.as_deref(), &mut spec)?;
+    plan.inspection = Some(trust.inspection());
     let workdir = if options.policy.filesystem_policy.include_workdir {
         let workdir = match &options.workdir {
             Some(dir) => Workdir::given(dir)?,
@@ -148,6 +153,7 @@ pub fn run(options: RunOptions) -> Result<u8, SupervisorError> {
     }
     if options.verbose {
         eprintln!("cordon: egress: proxy on {PROXY_LISTEN} inside the sandbox");
+        eprintln!("cordon: tls: sandbox CA {}", trust.fingerprint());
         eprintln!("cordon: egress: {}", capture.line);
     }
     let reloader = match &options.policy_file {
@@ -168,6 +174,7 @@ pub fn run(options: RunOptions) -> Result<u8, SupervisorError> {
         eprintln!("{}", stats.decisions.summary_line());
     }
     let status = status?;
+    drop(trust);
     drop(workdir); // after the sandbox is gone: nothing is left writing into it
     Ok(status.code())
 }

@@ -43,6 +43,10 @@ pub struct RunArgs {
     /// decisions at exit.
     #[arg(short = 'v', long = "verbose")]
     pub verbose: bool,
+    /// Extra CA certificate(s) (PEM) trusted for upstream TLS, next to the system roots:
+    /// for private CAs and test servers. Certificate errors are never ignored.
+    #[arg(long = "upstream-ca", value_name = "FILE")]
+    pub upstream_ca: Option<PathBuf>,
     /// The command and its arguments.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<OsString>,
@@ -60,11 +64,11 @@ pub fn execute(args: RunArgs) -> anyhow::Result<u8> {
             }
             // The policy is input to `run`, and a run that cannot start is cordon's failure.
             Err(err) => {
-                return Err(exit::Exit::new(
-                    exit::CORDON_FAILED,
-                    format!("policy {} rejected:\n{err}", path.display()),
-                )
-                .into());
+                let message = match err.problems.as_slice() {
+                    [one] => format!("policy rejected: {one}"),
+                    _ => format!("policy {} rejected:\n{err}", path.display()),
+                };
+                return Err(exit::Exit::new(exit::CORDON_FAILED, message).into());
             }
         },
     };
@@ -86,6 +90,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<u8> {
         policy_file: args.policy,
         audit: args.audit,
         add_hosts: args.add_host,
+        upstream_ca: args.upstream_ca,
     };
     match cordon_supervisor::run(options) {
         Ok(code) => Ok(code),

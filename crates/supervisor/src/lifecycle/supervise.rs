@@ -35,6 +35,7 @@ use crate::run::proxy_runtime;
 use crate::spec::{RunRequest, sandbox_spec};
 use crate::state::{SandboxDir, State, StateRoot, boot_id};
 use crate::transparent::TransparentPlan;
+use crate::trust::TrustPlan;
 
 /// The hidden subcommand that runs a supervisor (`cordon __supervise NAME`).
 pub const SUPERVISE_COMMAND: &str = "__supervise";
@@ -243,7 +244,7 @@ fn run_once(
     spec.proxy_listen = Some(PROXY_LISTEN);
     spec.exec = true;
     let capture = TransparentPlan::prepare(&loaded.policy, &name, &mut spec)?;
-    let plan = EgressPlan::prepare(
+    let mut plan = EgressPlan::prepare(
         &loaded.policy,
         &meta.add_hosts,
         AuditTarget {
@@ -251,6 +252,9 @@ fn run_once(
             rotate_bytes: Some(meta.log_max_bytes),
         },
     )?;
+    // The CA lives with the sandbox's state, so `start` keeps the same one.
+    let trust = TrustPlan::prepare(&name, &dir.path().join("ca"), None, &mut spec)?;
+    plan.inspection = Some(trust.inspection());
     let log = Arc::new(Mutex::new(
         LogFile::open(&dir.log_path(), meta.log_max_bytes)
             .map_err(|e| SupervisorError::state(&dir.log_path(), e))?,
@@ -325,7 +329,7 @@ fn run_once(
                 pids: spec.resources.pids,
                 cpu: spec.resources.cpu,
             },
-            ca_fingerprint: None,
+            ca_fingerprint: Some(trust.fingerprint()),
             stopping: false,
         },
         policy_text: Mutex::new((policy_text, meta.policy_source.clone())),
