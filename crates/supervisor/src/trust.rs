@@ -54,9 +54,9 @@ impl TrustPlan {
         let tls = |e: cordon_egress::tls::TlsError| SupervisorError::Trust(e.to_string());
         let ca = SandboxCa::load_or_generate(ca_dir).map_err(tls)?;
         let extra = match upstream_ca {
-            Some(path) => Some(
-                std::fs::read_to_string(path).map_err(|e| SupervisorError::state(path, e))?,
-            ),
+            Some(path) => {
+                Some(std::fs::read_to_string(path).map_err(|e| SupervisorError::state(path, e))?)
+            }
             None => None,
         };
         let upstream = UpstreamTls::new(extra.as_deref()).map_err(tls)?;
@@ -113,7 +113,6 @@ impl TrustPlan {
     pub(crate) fn fingerprint(&self) -> String {
         self.ca.fingerprint_sha256()
     }
-
 }
 
 /// A bundle target can only be mounted where the sandbox sees the host directory that
