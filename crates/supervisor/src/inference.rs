@@ -77,7 +77,11 @@ fn apply(
             } else {
                 "at start"
             };
-            eprintln!("cordon: inference.local has no route {when}: {err}");
+            // Only worth a line when the policy asked for a route: a user default that
+            // cannot be read (e.g. a HOME the sandbox user cannot read) is not an error.
+            if wanted.is_some() {
+                eprintln!("cordon: inference.local has no route {when}: {err}");
+            }
         }
     }
 }

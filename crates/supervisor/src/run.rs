@@ -117,7 +117,7 @@ pub fn run(options: RunOptions) -> Result<u8, SupervisorError> {
     )?;
     let trust = TrustPlan::prepare_ephemeral(&name, options.upstream_ca.as_deref(), &mut spec)?;
     plan.inspection = Some(trust.inspection());
-    let workdir = if options.policy.filesystem_policy.include_workdir {
+    let workdir = if crate::spec::wants_workdir(&options.policy) {
         let workdir = match &options.workdir {
             Some(dir) => Workdir::given(dir)?,
             None => {

@@ -34,6 +34,18 @@ pub(crate) fn identity(policy: &Policy) -> Identity {
     }
 }
 
+/// Whether the sandbox gets a workdir at `/sandbox`: `include_workdir`, or a policy that
+/// lists `/sandbox` (or a path below it) itself, as OpenShell and NemoClaw policies do.
+pub(crate) fn wants_workdir(policy: &Policy) -> bool {
+    let fs = &policy.filesystem_policy;
+    fs.include_workdir
+        || fs
+            .read_only
+            .iter()
+            .chain(fs.read_write.iter())
+            .any(|path| path.starts_with("/sandbox"))
+}
+
 /// Maps the policy's static sections (filesystem, landlock, process, resources) and the
 /// request onto the sandbox layer's spec. Network sections are the egress layer's.
 pub fn sandbox_spec(policy: &Policy, request: RunRequest) -> SandboxSpec {
@@ -42,7 +54,7 @@ pub fn sandbox_spec(policy: &Policy, request: RunRequest) -> SandboxSpec {
         name: request.name,
         command: request.command,
         env: request.env,
-        workdir: request.workdir.filter(|_| fs.include_workdir),
+        workdir: request.workdir.filter(|_| wants_workdir(policy)),
         read_only: fs.read_only.clone(),
         read_write: fs.read_write.clone(),
         extra_ro_files: Vec::new(),

@@ -13,4 +13,5 @@ mod sandbox_network;
 mod sandbox_run;
 mod transparent;
 mod tui_cli_quality;
+mod tls_run;
 mod tui_term;

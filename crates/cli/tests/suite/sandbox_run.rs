@@ -151,7 +151,7 @@ fn orphans_are_reaped_by_init() {
 g = os.fork()\n    if g == 0:\n        time.sleep(0.2)\n        os._exit(0)\n    \
 os.write(w, str(g).encode())\n    os._exit(0)\nos.waitpid(pid, 0)\ng = int(os.read(r, 32))\n\
 for _ in range(500):\n    try:\n        state = open(f'/proc/{g}/stat').read().split()[2]\n    \
-except FileNotFoundError:\n        print('reaped')\n        break\n    time.sleep(0.01)\n\
+except (FileNotFoundError, ProcessLookupError):\n        print('reaped')\n        break\n    time.sleep(0.01)\n\
 else:\n    print('zombie', state)\n";
     for mode in MODES {
         assert_eq!(py(mode, &[], code).ok(), "reaped\n", "{mode:?}");

@@ -3,13 +3,18 @@
 //! --noproxy, dig, getent) are captured inside the sandbox and decided by the same
 //! policy as proxy traffic; names the policy could not allow do not resolve and are
 //! audited. With `network_settings.transparent: false` the same programs have no way
-//! out at all (the twin of every "allowed" below). Servers run on the host's
-//! 127.0.0.1 only; `--add-host` points the policy's names at it.
+//! out at all (the twin of every "allowed" below). A TLS client with no proxy support
+//! gets the L7 rules of a `protocol: rest` endpoint (the sandbox CA is in the bundle it
+//! trusts). Servers run on the host's 127.0.0.1 only; `--add-host` points the
+//! policy's names at it.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
-use super::common::{MODES, WorldDir, cordon, require};
+use super::common::{MODES, PYTHON, WorldDir, cordon, require};
 use super::egress_run::server::TestServer;
 use super::egress_run::{audit_lines, decisions_for, network, policy_file, result};
 
@@ -186,5 +191,226 @@ fn with_transparent_off_programs_that_ignore_the_proxy_have_no_way_out() {
         assert_eq!(result(&out, "curl_noproxy"), "failed", "{ctx}");
         assert_eq!(result(&out, "literal"), "errno 101", "{ctx}");
         assert_eq!(api.hits(), 0, "{ctx}");
+    }
+}
+
+/// An HTTPS origin on the host's 127.0.0.1 with its own CA (openssl), answering
+/// `origin METHOD PATH`; killed when dropped.
+struct HttpsOrigin {
+    child: Child,
+    port: u16,
+}
+
+/// The origin: python's http.server behind TLS. argv: cert key
+const ORIGIN_PY: &str = r#"import http.server, ssl, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    def answer(self):
+        n = int(self.headers.get('Content-Length') or 0)
+        if n:
+            self.rfile.read(n)
+        body = f'origin {self.command} {self.path}'.encode()
+        self.send_response(200)
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    do_GET = do_POST = do_DELETE = answer
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+server.socket = ctx.wrap_socket(server.socket, server_side=True)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+
+impl HttpsOrigin {
+    /// Mints a CA and a leaf for `api.test` in `dir` (the CA at `dir/origin-ca.pem`).
+    fn start(dir: &WorldDir) -> HttpsOrigin {
+        require("openssl");
+        let d = dir.path();
+        dir.file("leaf.ext", "subjectAltName=DNS:api.test\n");
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(d)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "openssl {args:?}: {out:?}");
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        openssl(
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "origin-ca.pem",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=cordon test origin CA",
+                ],
+            ]
+            .concat(),
+        );
+        openssl(
+            &[
+                &["req"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "leaf.key",
+                    "-out",
+                    "leaf.csr",
+                    "-subj",
+                    "/CN=api.test",
+                ],
+            ]
+            .concat(),
+        );
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "origin-ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "leaf.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "leaf.ext",
+        ]);
+        dir.file("origin.py", ORIGIN_PY);
+        let mut child = Command::new(PYTHON)
+            .args(["origin.py", "leaf.pem", "leaf.key"])
+            .current_dir(d)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line.trim().parse().expect("the origin prints its port");
+        HttpsOrigin { child, port }
+    }
+}
+
+impl Drop for HttpsOrigin {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// urllib with proxies switched off, trusting the system bundle (which holds the
+/// sandbox CA inside). argv: label method url
+const HTTPS_PY: &str = r#"import sys, urllib.request, urllib.error
+label, method, url = sys.argv[1:4]
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+try:
+    r = opener.open(urllib.request.Request(url, method=method, data=b'x' if method == 'POST' else None), timeout=20)
+    print(label, r.status, r.read().decode().strip())
+except urllib.error.HTTPError as e:
+    print(label, e.code, e.read().decode().strip())
+except Exception as e:
+    print(label, 'error', type(e).__name__, e)
+"#;
+
+#[test]
+fn a_tls_client_without_proxy_support_gets_the_l7_rules() {
+    tools();
+    for mode in MODES {
+        let dir = WorldDir::new(true);
+        let origin = HttpsOrigin::start(&dir);
+        let p = origin.port;
+        dir.file("https.py", HTTPS_PY);
+        let policy = policy_file(
+            &dir,
+            "policy.yaml",
+            &format!(
+                "network_policies:\n  api:\n    endpoints:\n      - host: api.test\n        port: {p}\n        \
+                 protocol: rest\n        rules:\n          - allow: {{method: GET, path: \"/repos/**\"}}\n    \
+                 binaries:\n      - {{path: \"/**\"}}\n"
+            ),
+        );
+        let audit = dir.path().join("audit.jsonl");
+        let url = format!("https://api.test:{p}/repos/a");
+        let script = format!(
+            "python3 https.py py_get GET {url}\n\
+             python3 https.py py_post POST {url}\n\
+             printf 'curl_get '; curl -sS --noproxy '*' {url}; echo\n\
+             printf 'curl_delete '; curl -sS --noproxy '*' -o /dev/null -w '%{{http_code}}' -X DELETE {url}; echo\n"
+        );
+        let ca = dir.path().join("origin-ca.pem");
+        let run = cordon(
+            mode,
+            [
+                "run",
+                "--policy",
+                &policy,
+                "--audit",
+                audit.to_str().unwrap(),
+                "--upstream-ca",
+                ca.to_str().unwrap(),
+                "--workdir",
+                dir.path().to_str().unwrap(),
+                "--add-host",
+                "api.test:127.0.0.1",
+                "--",
+                "/bin/sh",
+                "-c",
+                &script,
+            ],
+        )
+        .run();
+        let out = run.ok();
+        let ctx = format!("{mode:?}: {run:#?}");
+        assert_eq!(result(out, "py_get"), "200 origin GET /repos/a", "{ctx}");
+        assert_eq!(result(out, "curl_get"), "origin GET /repos/a", "{ctx}");
+        // Blocked twins: same host, same TLS path, methods the rules do not allow.
+        let post = result(out, "py_post");
+        assert!(post.starts_with("403 "), "{ctx}");
+        let body: Value = serde_json::from_str(&post[4..]).unwrap();
+        assert_eq!(body["error"], "policy_denied", "{body}");
+        assert_eq!(body["method"], "POST");
+        assert_eq!(result(out, "curl_delete"), "403", "{ctx}");
+
+        let lines = audit_lines(&audit);
+        let requests: Vec<&Value> = decisions_for(&lines, "api.test")
+            .into_iter()
+            .filter(|l| l["class_name"] == "HTTP Activity")
+            .collect();
+        assert!(
+            requests
+                .iter()
+                .all(|l| l["unmapped"]["transparent"] == true),
+            "{requests:#?}"
+        );
+        for (method, action) in [("GET", "allow"), ("POST", "deny"), ("DELETE", "deny")] {
+            assert!(
+                requests
+                    .iter()
+                    .any(|l| l["http_request"]["http_method"] == method
+                        && l["unmapped"]["action"] == action),
+                "{method} {action}: {requests:#?}"
+            );
+        }
     }
 }
