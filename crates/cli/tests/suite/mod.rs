@@ -11,7 +11,7 @@ mod qa_conformance;
 mod sandbox_escape;
 mod sandbox_network;
 mod sandbox_run;
+mod tls_run;
 mod transparent;
 mod tui_cli_quality;
-mod tls_run;
 mod tui_term;
