@@ -112,7 +112,13 @@ fn check() {
         })
         .unwrap();
     let (_, status) = run(&sandbox, "touch /tmp/stop");
-    assert_eq!(status, ExitStatus::Exited(0));
+    // The agent exits as soon as it sees the file, and the sandbox's end kills what is
+    // left inside: `touch` may be reported exited or killed, depending on which comes
+    // first. The agent's clean exit below is what proves the exec'd process ran.
+    assert!(
+        matches!(status, ExitStatus::Exited(0) | ExitStatus::Signaled(9)),
+        "{status:?}"
+    );
     assert_eq!(sandbox.wait().unwrap(), ExitStatus::Exited(0));
     assert_eq!(sleeper.wait(), ExitStatus::Signaled(9));
 }
