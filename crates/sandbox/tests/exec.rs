@@ -4,18 +4,16 @@
 //! command is reported as such. Runs as root, then as uid 65534 through `setpriv`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
+mod support;
+
 use std::io::Read;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use cordon_sandbox::{
     ExecRequest, ExitStatus, Identity, LandlockMode, Resources, Sandbox, SandboxError, SandboxSpec,
 };
 
 const TEST: &str = "exec_starts_a_process_inside_the_running_sandbox";
-const ROOTLESS_CHILD: &str = "CORDON_TEST_ROOTLESS_CHILD";
 
 /// What both processes print about themselves.
 const PROBE: &str = "echo $(hostname) $(id -u) $(grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status | tr -d '\\t\\n') $(ls /)";
@@ -123,54 +121,6 @@ fn check() {
     assert_eq!(sleeper.wait(), ExitStatus::Signaled(9));
 }
 
-/// This binary, or a world-executable copy of it in /var/tmp when the build directory is
-/// private, so uid 65534 can execute it.
-fn runnable_by_nobody(exe: PathBuf) -> PathBuf {
-    let mode = |p: &Path| {
-        std::fs::metadata(p)
-            .map(|m| m.permissions().mode())
-            .unwrap_or(0)
-    };
-    if mode(&exe) & 0o005 == 0o005 && exe.ancestors().skip(1).all(|d| mode(d) & 0o001 != 0) {
-        return exe;
-    }
-    let copy = PathBuf::from(format!("/var/tmp/cordon-exec-test-{}", std::process::id()));
-    std::fs::copy(&exe, &copy).unwrap();
-    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
-    copy
-}
-
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--list") {
-        if !args.iter().any(|a| a == "--ignored") {
-            println!("{TEST}: test");
-        }
-        return;
-    }
-    if args
-        .iter()
-        .find(|a| !a.starts_with('-'))
-        .is_some_and(|filter| !TEST.contains(filter.as_str()))
-    {
-        return;
-    }
-    check();
-    if std::env::var_os(ROOTLESS_CHILD).is_some() {
-        return;
-    }
-    let exe = runnable_by_nobody(std::env::current_exe().unwrap());
-    let status = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(&exe)
-        .arg(TEST)
-        .env(ROOTLESS_CHILD, "1")
-        .current_dir("/")
-        .status()
-        .expect("setpriv is required for the rootless half of this test");
-    if exe != std::env::current_exe().unwrap() {
-        let _ = std::fs::remove_file(&exe);
-    }
-    assert!(status.success(), "rootless run failed: {status}");
-    println!("test {TEST} ... ok (root and rootless)");
+    support::run_root_and_rootless(TEST, check);
 }

@@ -3,15 +3,13 @@
 //! Runs as root, then again as uid 65534 through `setpriv` (rootless).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
+mod support;
+
 use std::io::{Read, Write};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use cordon_sandbox::{Identity, LandlockMode, Resources, Sandbox, SandboxSpec};
 
 const TEST: &str = "proxy_listener_is_served_from_outside_the_sandbox";
-const ROOTLESS_CHILD: &str = "CORDON_TEST_ROOTLESS_CHILD";
 
 /// The agent connects, says ping, and exits 0 only if the supervisor answered pong.
 const AGENT: &str = "import socket, sys\ns = socket.create_connection(('127.0.0.1', 3128))\n\
@@ -58,57 +56,6 @@ fn check() {
     server.join().unwrap();
 }
 
-/// This binary, or a world-executable copy of it in /var/tmp when the build directory is
-/// private (a CI checkout under /root), so uid 65534 can execute it.
-fn runnable_by_nobody(exe: PathBuf) -> PathBuf {
-    let mode = |p: &Path| {
-        std::fs::metadata(p)
-            .map(|m| m.permissions().mode())
-            .unwrap_or(0)
-    };
-    if mode(&exe) & 0o005 == 0o005 && exe.ancestors().skip(1).all(|d| mode(d) & 0o001 != 0) {
-        return exe;
-    }
-    let copy = PathBuf::from(format!(
-        "/var/tmp/cordon-proxy-listener-test-{}",
-        std::process::id()
-    ));
-    std::fs::copy(&exe, &copy).unwrap();
-    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
-    copy
-}
-
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--list") {
-        if !args.iter().any(|a| a == "--ignored") {
-            println!("{TEST}: test");
-        }
-        return;
-    }
-    if args
-        .iter()
-        .find(|a| !a.starts_with('-'))
-        .is_some_and(|filter| !TEST.contains(filter.as_str()))
-    {
-        return;
-    }
-    check();
-    if std::env::var_os(ROOTLESS_CHILD).is_some() {
-        return;
-    }
-    let exe = runnable_by_nobody(std::env::current_exe().unwrap());
-    let status = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(&exe)
-        .arg(TEST)
-        .env(ROOTLESS_CHILD, "1")
-        .current_dir("/")
-        .status()
-        .expect("setpriv is required for the rootless half of this test");
-    if exe != std::env::current_exe().unwrap() {
-        let _ = std::fs::remove_file(&exe);
-    }
-    assert!(status.success(), "rootless run failed: {status}");
-    println!("test {TEST} ... ok (root and rootless)");
+    support::run_root_and_rootless(TEST, check);
 }
