@@ -6,7 +6,7 @@
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -28,16 +28,6 @@ pub(crate) struct TrustPlan {
     upstream: UpstreamTls,
     /// The world-readable bundle file mounted into the sandbox; removed on drop.
     _bundle: BundleFile,
-    /// For `cordon run`: the private directory holding this run's CA, removed on drop.
-    ephemeral: Option<PathBuf>,
-}
-
-impl Drop for TrustPlan {
-    fn drop(&mut self) {
-        if let Some(dir) = &self.ephemeral {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
 }
 
 impl TrustPlan {
@@ -51,16 +41,40 @@ impl TrustPlan {
         upstream_ca: Option<&Path>,
         spec: &mut SandboxSpec,
     ) -> Result<TrustPlan, SupervisorError> {
-        let tls = |e: cordon_egress::tls::TlsError| SupervisorError::Trust(e.to_string());
-        let ca = SandboxCa::load_or_generate(ca_dir).map_err(tls)?;
+        let ca = SandboxCa::load_or_generate(ca_dir).map_err(tls_error)?;
+        TrustPlan::with_ca(name, ca, upstream_ca, spec)
+    }
+
+    /// As [`TrustPlan::prepare`], with a CA minted for this run only and never written
+    /// to disk (`cordon run`: it dies with the supervisor).
+    pub(crate) fn prepare_ephemeral(
+        name: &str,
+        upstream_ca: Option<&Path>,
+        spec: &mut SandboxSpec,
+    ) -> Result<TrustPlan, SupervisorError> {
+        let ca = SandboxCa::generate().map_err(tls_error)?;
+        TrustPlan::with_ca(name, ca, upstream_ca, spec)
+    }
+
+    fn with_ca(
+        name: &str,
+        ca: SandboxCa,
+        upstream_ca: Option<&Path>,
+        spec: &mut SandboxSpec,
+    ) -> Result<TrustPlan, SupervisorError> {
+        let tls = tls_error;
         let extra = match upstream_ca {
             Some(path) => {
                 Some(std::fs::read_to_string(path).map_err(|e| SupervisorError::state(path, e))?)
             }
             None => None,
         };
-        let upstream = UpstreamTls::new(extra.as_deref()).map_err(tls)?;
-        let pem = TrustBundle::build(&ca, &SystemRoots::load(Path::new("/")));
+        let system = SystemRoots::load(Path::new("/"));
+        // The roots just read serve upstream verification too: asking
+        // rustls-native-certs again would re-read the hashed certificate directory,
+        // several milliseconds of every sandbox start.
+        let upstream = UpstreamTls::from_system_pem(&system.pem, extra.as_deref()).map_err(tls)?;
+        let pem = TrustBundle::build(&ca, &system);
         let bundle = BundleFile::create(name, &pem)?;
         for target in bundle::mount_targets(Path::new("/")) {
             if covered(spec, &target) {
@@ -76,32 +90,7 @@ impl TrustPlan {
             ca: Arc::new(ca),
             upstream,
             _bundle: bundle,
-            ephemeral: None,
         })
-    }
-
-    /// As [`TrustPlan::prepare`], with a CA minted for this run only, in a private
-    /// directory removed when the plan is dropped (`cordon run`).
-    pub(crate) fn prepare_ephemeral(
-        name: &str,
-        upstream_ca: Option<&Path>,
-        spec: &mut SandboxSpec,
-    ) -> Result<TrustPlan, SupervisorError> {
-        let dir = std::env::temp_dir().join(format!("cordon-{name}-{}-ca", random_hex(6)));
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&dir)
-            .map_err(|e| SupervisorError::state(&dir, e))?;
-        match TrustPlan::prepare(name, &dir, upstream_ca, spec) {
-            Ok(mut plan) => {
-                plan.ephemeral = Some(dir);
-                Ok(plan)
-            }
-            Err(err) => {
-                let _ = std::fs::remove_dir_all(&dir);
-                Err(err)
-            }
-        }
     }
 
     /// The proxy's inspection configuration (leaves signed by this sandbox's CA).
@@ -113,6 +102,10 @@ impl TrustPlan {
     pub(crate) fn fingerprint(&self) -> String {
         self.ca.fingerprint_sha256()
     }
+}
+
+fn tls_error(err: cordon_egress::tls::TlsError) -> SupervisorError {
+    SupervisorError::Trust(err.to_string())
 }
 
 /// A bundle target can only be mounted where the sandbox sees the host directory that

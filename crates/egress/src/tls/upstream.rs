@@ -80,6 +80,28 @@ impl UpstreamTls {
         UpstreamTls::from_roots(roots, source)
     }
 
+    /// The system roots already read as PEM (see `SystemRoots`), so a sandbox start
+    /// parses them once; certificates webpki cannot parse are skipped as
+    /// `rustls-native-certs` would skip them. `extra_ca_pem` is added strictly.
+    pub fn from_system_pem(
+        system_pem: &str,
+        extra_ca_pem: Option<&str>,
+    ) -> Result<UpstreamTls, TlsError> {
+        let mut roots = RootCertStore::empty();
+        let system: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(system_pem.as_bytes())
+                .filter_map(Result::ok)
+                .collect();
+        let (added, _ignored) = roots.add_parsable_certificates(system);
+        if added == 0 {
+            return UpstreamTls::new(extra_ca_pem);
+        }
+        if let Some(pem) = extra_ca_pem {
+            add_extra(&mut roots, pem)?;
+        }
+        UpstreamTls::from_roots(roots, RootsSource::System)
+    }
+
     /// Only the CAs in `ca_pem`: for tests that must prove nothing else is trusted.
     pub fn only(ca_pem: &str) -> Result<UpstreamTls, TlsError> {
         let mut roots = RootCertStore::empty();
