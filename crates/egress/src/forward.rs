@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use cordon_audit::{Action, AuditSink, HttpInfo, NetworkEvent, Transport};
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -23,6 +23,7 @@ use crate::body::CountingBody;
 use crate::caller::Caller;
 use crate::decide::{self, Outcome, Target};
 use crate::dial::dial;
+use crate::l7::strip_hop_by_hop;
 use crate::limits::UPSTREAM_RESPONSE_TIMEOUT;
 use crate::respond::{self, Denial, ProxyBody};
 use crate::server::{ConnState, Shared};
@@ -203,7 +204,7 @@ pub(crate) async fn handle(
     };
 
     let (mut parts, body) = response.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
+    strip_hop_by_hop(&mut parts.headers, false);
     if let Some(http) = &mut ev.http {
         http.status = Some(parts.status.as_u16());
     }
@@ -316,7 +317,7 @@ fn rewrite_request(
         .parse::<Uri>()
         .map_err(|err| format!("bad request path: {err}"))?;
     parts.version = Version::HTTP_11;
-    strip_hop_by_hop(&mut parts.headers);
+    strip_hop_by_hop(&mut parts.headers, false);
     // RFC 9112 §3.2.2: a proxy replaces Host with the target URI's authority.
     let host = HeaderValue::from_str(&authority)
         .or_else(|_| HeaderValue::from_str(&format!("{}:{}", target.host, target.port)))
@@ -328,36 +329,10 @@ fn rewrite_request(
     ))
 }
 
-/// Removes hop-by-hop headers (RFC 9110 §7.6.1), including those the `Connection`
-/// header names, and the client's proxy credentials, which are for us, not upstream.
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
-    }
-    for name in [
-        header::CONNECTION,
-        HeaderName::from_static("proxy-connection"),
-        HeaderName::from_static("keep-alive"),
-        header::PROXY_AUTHORIZATION,
-        header::PROXY_AUTHENTICATE,
-        header::TE,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-    ] {
-        headers.remove(name);
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use http::header::HeaderMap;
+
     use super::*;
 
     #[test]
@@ -373,7 +348,7 @@ mod tests {
             HeaderValue::from_static("Basic Zm9v"),
         );
         headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
-        strip_hop_by_hop(&mut headers);
+        strip_hop_by_hop(&mut headers, false);
         assert_eq!(headers.len(), 1);
         assert!(headers.contains_key(header::ACCEPT));
     }
