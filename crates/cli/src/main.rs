@@ -6,6 +6,7 @@ mod color;
 mod commands;
 mod exit;
 mod progress;
+mod table;
 
 use std::process::ExitCode;
 

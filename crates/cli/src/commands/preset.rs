@@ -81,16 +81,7 @@ fn list(json: bool) -> anyhow::Result<u8> {
         println!("{}", serde_json::to_string_pretty(&items)?);
         return Ok(exit::SUCCESS);
     }
-    let width = presets
-        .iter()
-        .map(|p| p.name.len())
-        .max()
-        .unwrap_or(0)
-        .max(4);
-    println!("{:width$}  DESCRIPTION", "NAME");
-    for preset in presets {
-        println!("{:width$}  {}", preset.name, preset.description);
-    }
+    crate::table::print_names(presets.iter().map(|p| (p.name, p.description)));
     Ok(exit::SUCCESS)
 }
 

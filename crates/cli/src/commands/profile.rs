@@ -59,16 +59,7 @@ fn list(json: bool) -> anyhow::Result<u8> {
         println!("{}", serde_json::to_string_pretty(&items)?);
         return Ok(exit::SUCCESS);
     }
-    let width = profiles
-        .iter()
-        .map(|p| p.name.len())
-        .max()
-        .unwrap_or(0)
-        .max(4);
-    println!("{:width$}  DESCRIPTION", "NAME");
-    for profile in profiles {
-        println!("{:width$}  {}", profile.name, profile.description);
-    }
+    crate::table::print_names(profiles.iter().map(|p| (p.name, p.description)));
     Ok(exit::SUCCESS)
 }
 
