@@ -86,6 +86,13 @@ fn run(mode: super::common::Mode, dir: &WorldDir, policy: &str, p: u16) -> (Stri
     (out, run.stderr)
 }
 
+/// The sandbox resets a denied captured connection. Depending on whether the RST
+/// lands before or after the client's `shutdown(SHUT_WR)`, python reports
+/// ECONNRESET (104) or ENOTCONN (107); either way no byte came back.
+fn reset(outcome: &str) -> bool {
+    matches!(outcome, "errno 104" | "errno 107")
+}
+
 fn tools() {
     for tool in ["/usr/bin/python3", "node", "curl", "dig", "getent"] {
         require(tool);
@@ -119,9 +126,9 @@ fn programs_that_ignore_the_proxy_are_captured_and_decided_by_the_policy() {
         assert_eq!(result(&out, "curl_noproxy"), "api GET /curl", "{ctx}");
         assert!(result(&out, "dig_allowed").starts_with("198.18."), "{ctx}");
         // Blocked twins: another port, a name no entry allows, a literal address.
-        assert_eq!(result(&out, "other_port"), "errno 104", "{ctx}");
+        assert!(reset(result(&out, "other_port")), "{ctx}");
         assert_eq!(result(&out, "unknown_name"), "nxdomain", "{ctx}");
-        assert_eq!(result(&out, "literal"), "errno 104", "{ctx}");
+        assert!(reset(result(&out, "literal")), "{ctx}");
         assert_eq!(result(&out, "dig_denied"), "status: NXDOMAIN", "{ctx}");
         assert_eq!(result(&out, "getent_denied"), "2", "{ctx}");
 
