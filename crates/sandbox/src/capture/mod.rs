@@ -8,7 +8,7 @@
 //! 1. the sockets the supervisor will serve: a TCP listener on `127.0.0.1:<tcp_port>`
 //!    (and `[::1]:<tcp_port>` when the namespace has IPv6) and a UDP socket on
 //!    `127.0.0.1:<dns_port>`, handed out like the proxy listener (SCM_RIGHTS);
-//! 2. the redirect rules (`rules`): outbound TCP to the listener, UDP port 53 to the
+//! 2. the redirect rules (`nftables`, else the `rules` tools): outbound TCP to the listener, UDP port 53 to the
 //!    DNS socket, everything else leaving loopback refused;
 //! 3. default routes over `lo` (`route`), so `connect()` to an outside address has a
 //!    route and reaches the rules instead of failing with `ENETUNREACH`.
@@ -19,6 +19,7 @@
 //! unreachable, exactly as without capture (fail closed). The supervisor's egress layer
 //! reads each redirected connection's original destination with `SO_ORIGINAL_DST`.
 
+mod nftables;
 mod route;
 mod rules;
 
@@ -116,16 +117,27 @@ pub(crate) fn install(spec: CaptureSpec) -> Result<Installed, String> {
     let has_v6 = tcp6.is_some();
     fds.extend(tcp6);
 
-    let Some(tool) = rules::Tool::find() else {
-        return Ok(Installed {
-            fds,
-            active: false,
-            ipv6: false,
-            detail: "neither nft nor iptables-restore is installed on the host".into(),
-        });
+    // nf_tables over netlink first (no process to start); the rule tools when the
+    // kernel refuses it.
+    let (installer, installed) = match nftables::install(spec) {
+        Ok(()) => ("nf_tables", Ok(true)),
+        Err(native) => {
+            let Some(tool) = rules::Tool::find() else {
+                return Ok(Installed {
+                    fds,
+                    active: false,
+                    ipv6: false,
+                    detail: format!(
+                        "nf_tables refused the rules ({native}) and neither nft nor \
+                         iptables-restore is installed on the host"
+                    ),
+                });
+            };
+            let installed = tool.install(spec);
+            rules::reuse_helper_pids();
+            (tool.name(), installed)
+        }
     };
-    let installed = tool.install(spec);
-    rules::reuse_helper_pids();
     let rules_v6 = match installed {
         Ok(v6) => v6,
         Err(why) => {
@@ -133,7 +145,7 @@ pub(crate) fn install(spec: CaptureSpec) -> Result<Installed, String> {
                 fds,
                 active: false,
                 ipv6: false,
-                detail: format!("installing the {} rules failed: {why}", tool.name()),
+                detail: format!("installing the {installer} rules failed: {why}"),
             });
         }
     };
@@ -155,7 +167,7 @@ pub(crate) fn install(spec: CaptureSpec) -> Result<Installed, String> {
         detail: format!(
             "{} rules: TCP -> 127.0.0.1:{tcp}{v6}, DNS (UDP 53) -> 127.0.0.1:{dns}, \
              other UDP rejected, ICMP dropped",
-            tool.name(),
+            installer,
             tcp = spec.tcp_port,
             v6 = if v6 {
                 format!(" and [::1]:{}", spec.tcp_port)
