@@ -57,6 +57,14 @@ enum Command {
     /// Set or show where inference.local routes (default or per sandbox).
     #[command(subcommand)]
     Inference(commands::inference::InferenceCommand),
+    /// Guided setup: agent, provider and model, presets, name; creates the sandbox.
+    Onboard(commands::onboard::OnboardArgs),
+    /// List the destinations a running sandbox was refused, waiting for approval.
+    Approvals(commands::approvals::ApprovalsArgs),
+    /// Allow a pending request in the running policy (--save keeps it, --for expires it).
+    Approve(commands::approve::ApproveArgs),
+    /// Dismiss a pending request.
+    Deny(commands::deny::DenyArgs),
     /// Full-screen terminal UI: sandboxes, live audit, approvals, policy.
     Term(commands::term::TermArgs),
     /// Print a shell completion script (bash, zsh, fish).
@@ -98,6 +106,10 @@ fn main() -> ExitCode {
         Command::Preset(cmd) => commands::preset::execute(cmd),
         Command::Provider(cmd) => commands::provider::execute(cmd),
         Command::Inference(cmd) => commands::inference::execute(cmd),
+        Command::Onboard(args) => commands::onboard::execute(args),
+        Command::Approvals(args) => commands::approvals::execute(args),
+        Command::Approve(args) => commands::approve::execute(args),
+        Command::Deny(args) => commands::deny::execute(args),
         Command::Term(args) => commands::term::execute(args),
         Command::Completions(args) => commands::completions::execute(args),
         Command::Man(args) => commands::man::execute(args),

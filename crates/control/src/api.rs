@@ -38,6 +38,57 @@ pub struct LiveStatus {
     pub ca_fingerprint: Option<String>,
     /// A stop was requested and is in progress.
     pub stopping: bool,
+    /// `inference.local`: route and usage against budget (`None`: no router, or an
+    /// older supervisor).
+    #[serde(default)]
+    pub inference: Option<InferenceInfo>,
+}
+
+/// The inference router of a sandbox, as `cordon status` shows it (the serialisation
+/// of `cordon_inference::InferenceStatus`; this crate depends on no other cordon crate).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct InferenceInfo {
+    /// The active route (`None`: requests get 503).
+    #[serde(default)]
+    pub route: Option<InferenceRoute>,
+    #[serde(default)]
+    pub usage: InferenceUsage,
+}
+
+/// Where `inference.local` goes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InferenceRoute {
+    pub provider: String,
+    /// Provider type (`openai`, `anthropic`, ...).
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub base_url: String,
+    /// Model forced on every request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+}
+
+/// Usage in the budget windows, the limits, and totals since the sandbox started.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(default)]
+pub struct InferenceUsage {
+    pub requests_last_minute: u64,
+    pub tokens_last_hour: u64,
+    pub limits: InferenceLimits,
+    pub requests_total: u64,
+    /// Requests refused by a budget.
+    pub refused_total: u64,
+    pub tokens_in_total: u64,
+    pub tokens_out_total: u64,
+}
+
+/// The policy's inference budgets (`None` = no limit).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(default)]
+pub struct InferenceLimits {
+    pub max_requests_per_minute: Option<u64>,
+    pub max_tokens_per_hour: Option<u64>,
 }
 
 /// The policy in force.
@@ -107,7 +158,8 @@ pub struct Stop {
 /// Every non-2xx answer.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ApiError {
-    /// Machine-readable: `invalid_policy`, `needs_restart`, `bad_request`, `not_found`.
+    /// Machine-readable: `invalid_policy`, `needs_restart`, `bad_request`, `not_found`
+    /// (an unknown approval id).
     pub error: String,
     /// For the operator, complete (every problem of a policy, one per line).
     pub message: String,
@@ -120,4 +172,60 @@ impl ApiError {
             message: message.into(),
         }
     }
+}
+
+/// `GET`: the sandbox's pending approvals, `[Approval]` (oldest first).
+/// `POST {APPROVALS}/{id}/approve` with an [`Approve`]: [`Approved`];
+/// `POST {APPROVALS}/{id}/deny` (no body): 204. An unknown id: 404 with an
+/// [`ApiError`] `not_found`.
+pub const APPROVALS: &str = "/v1/approvals";
+
+/// A destination the sandbox was refused because no policy entry allows it, waiting
+/// for the operator. Deduplicated by (host, port, binary).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Approval {
+    /// Short and stable while pending (derived from host, port and binary).
+    pub id: String,
+    pub host: String,
+    pub port: u16,
+    /// The calling executable inside the sandbox (`None`: it could not be identified;
+    /// approving then allows any binary to reach this host and port).
+    #[serde(default)]
+    pub binary: Option<String>,
+    /// Denied connections so far.
+    #[serde(default)]
+    pub count: u64,
+    #[serde(default)]
+    pub first_seen_ms: u64,
+    #[serde(default)]
+    pub last_seen_ms: u64,
+}
+
+/// How to approve a request.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Approve {
+    /// Also write the rule into the sandbox's stored policy (kept across stop/start).
+    #[serde(default)]
+    pub save: bool,
+    /// Seconds until the added rule is removed again (`None`: it stays). Refused
+    /// together with `save`: a saved rule is permanent.
+    #[serde(rename = "for", default)]
+    pub for_seconds: Option<u64>,
+}
+
+/// An approval applied.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Approved {
+    /// The policy generation that allows the destination.
+    #[serde(default)]
+    pub generation: Option<u64>,
+    /// The `network_policies` entry added.
+    #[serde(default)]
+    pub entry: Option<String>,
+    /// The entry was written into the stored policy.
+    #[serde(default)]
+    pub saved: bool,
+    /// When the entry will be removed (ms since the epoch), for `for`.
+    #[serde(default)]
+    pub expires_at_ms: Option<u64>,
 }

@@ -1,15 +1,25 @@
-//! The decision for one destination, shared by CONNECT tunnels and forwarded requests:
-//! policy (host, port, binary) against one generation, then name resolution, then the
-//! SSRF check of every resolved address. The result either carries the validated
-//! addresses to dial (no second lookup) or everything a 403 and an audit line need.
+//! The decision for one destination, shared by CONNECT tunnels, forwarded requests and
+//! transparent capture: policy (host, port, binary) against one generation, then name
+//! resolution, then the SSRF check of every resolved address. The result either carries
+//! the validated addresses to dial (no second lookup) or everything a 403 and an audit
+//! line need.
+//!
+//! A destination no entry allows becomes a pending approval (`approvals`). With
+//! `network_settings.hold_on_deny_seconds: N` the connection is then held up to N
+//! seconds: every new policy generation (an approval, a reload) decides it again, and
+//! the first one that allows it lets it through; a dismissal, the end of the hold or
+//! the proxy's shutdown refuses it exactly as an immediate denial would.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use cordon_audit::{Action, NetworkEvent, Severity, Transport};
-use cordon_policy::{EndpointId, Verdict};
+use cordon_policy::{DenyReason, EndpointId, Verdict};
 use http::StatusCode;
+use tokio::sync::watch;
 
+use crate::approvals::Recorded;
 use crate::caller::Caller;
 use crate::generation::Generation;
 use crate::server::Shared;
@@ -95,7 +105,7 @@ pub(crate) enum Outcome {
 
 /// Decides a destination for a caller.
 pub(crate) async fn decide(shared: &Shared, caller: &Caller, target: &Target) -> Outcome {
-    let generation = shared.policy.current();
+    let mut generation = shared.policy.current();
     let binary = caller.binary.as_deref();
     if let Some(changed) = &caller.changed {
         return Outcome::Refused(Refused {
@@ -111,29 +121,99 @@ pub(crate) async fn decide(shared: &Shared, caller: &Caller, target: &Target) ->
             severity: Severity::High,
         });
     }
-    let (verdict, entry, endpoint, reason) = {
+    let mut hold: Option<Hold> = None;
+    let (verdict, entry, endpoint, reason) = loop {
         let d = generation
             .compiled
             .decide_connect(&target.host, target.port, binary);
-        (d.verdict, d.entry.map(str::to_owned), d.endpoint, d.reason)
-    };
-    if verdict == Verdict::Deny {
-        let mut reason = reason.as_str().to_owned();
+        if d.verdict != Verdict::Deny {
+            break (d.verdict, d.entry.map(str::to_owned), d.endpoint, d.reason);
+        }
+        let entry = d.entry.map(str::to_owned);
+        let mut reason = d.reason.as_str().to_owned();
         if binary.is_none()
             && let Some(why) = &caller.unknown
         {
             reason = format!("{reason} (caller unknown: {why})");
         }
-        return Outcome::Refused(Refused {
-            generation: generation.number,
-            status: StatusCode::FORBIDDEN,
-            error: "policy_denied",
-            entry,
-            reason,
-            hint: cordon_policy::suggest_entry(&target.host, target.port, binary),
-            severity: Severity::Medium,
-        });
-    }
+        let refused = |generation: u64, reason: String| {
+            Outcome::Refused(Refused {
+                generation,
+                status: StatusCode::FORBIDDEN,
+                error: "policy_denied",
+                entry: entry.clone(),
+                reason,
+                hint: cordon_policy::suggest_entry(&target.host, target.port, binary),
+                severity: Severity::Medium,
+            })
+        };
+        if d.reason == DenyReason::InvalidHost {
+            return refused(generation.number, reason);
+        }
+        let held = match &mut hold {
+            Some(held) => held,
+            None => {
+                let recorded = shared.approvals.record(
+                    &target.host,
+                    target.port,
+                    binary,
+                    cordon_audit::now_ms(),
+                );
+                let seconds = generation
+                    .compiled
+                    .policy()
+                    .network_settings
+                    .hold_on_deny_seconds;
+                match recorded {
+                    Recorded::Dismissed => {
+                        return refused(
+                            generation.number,
+                            format!("{reason}; the operator dismissed this request (cordon deny)"),
+                        );
+                    }
+                    Recorded::Pending(_) if seconds == 0 => {
+                        return refused(generation.number, reason);
+                    }
+                    Recorded::Pending(_) => hold.insert(Hold::new(shared, seconds)),
+                }
+            }
+        };
+        match held.wait(shared, generation.number, target, binary).await {
+            Waited::NewGeneration => generation = shared.policy.current(),
+            Waited::Dismissed => {
+                return refused(
+                    generation.number,
+                    format!(
+                        "{reason}; held {} s, then the operator dismissed the request (cordon deny)",
+                        held.elapsed_secs()
+                    ),
+                );
+            }
+            Waited::TimedOut => {
+                return refused(
+                    generation.number,
+                    format!(
+                        "{reason}; held {} s waiting for an operator approval (cordon approve), none came",
+                        held.seconds
+                    ),
+                );
+            }
+            Waited::Shutdown => {
+                return refused(
+                    generation.number,
+                    format!("{reason}; held for an approval until the proxy shut down"),
+                );
+            }
+        }
+    };
+    // Allowed after a hold: say so on the audit line.
+    let held_reason = hold.map(|held| {
+        format!(
+            "held {} ms until generation {} allowed it",
+            held.started.elapsed().as_millis(),
+            generation.number
+        )
+    });
     let ips = match shared.resolver.resolve(&target.host).await {
         Ok(ips) => ips,
         Err(why) => {
@@ -171,7 +251,9 @@ pub(crate) async fn decide(shared: &Shared, caller: &Caller, target: &Target) ->
             }
         }
     }
-    let reason = (verdict == Verdict::AuditDeny).then(|| reason.as_str().to_owned());
+    let reason = (verdict == Verdict::AuditDeny)
+        .then(|| reason.as_str().to_owned())
+        .or(held_reason);
     Outcome::Go(Go {
         generation,
         verdict,
@@ -180,6 +262,94 @@ pub(crate) async fn decide(shared: &Shared, caller: &Caller, target: &Target) ->
         reason,
         addrs,
     })
+}
+
+/// A connection held for an operator decision (`network_settings.hold_on_deny_seconds`).
+struct Hold {
+    seconds: u64,
+    /// New policy generations (subscribed when the hold starts; see `wait`).
+    changes: watch::Receiver<u64>,
+    started: Instant,
+    deadline: tokio::time::Instant,
+    dismissals: watch::Receiver<u64>,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// Why a held connection woke.
+enum Waited {
+    /// A new policy generation is in force: decide again.
+    NewGeneration,
+    /// The operator dismissed this destination.
+    Dismissed,
+    /// No decision within the hold.
+    TimedOut,
+    /// The proxy is stopping.
+    Shutdown,
+}
+
+impl Hold {
+    fn new(shared: &Shared, seconds: u64) -> Hold {
+        let mut dismissals = shared.approvals.subscribe_dismissals();
+        dismissals.borrow_and_update();
+        let mut changes = shared.policy.subscribe();
+        changes.borrow_and_update();
+        Hold {
+            seconds,
+            changes,
+            started: Instant::now(),
+            deadline: tokio::time::Instant::now() + Duration::from_secs(seconds),
+            dismissals,
+            shutdown: shared.shutdown.clone(),
+        }
+    }
+
+    fn elapsed_secs(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+
+    /// Waits for whichever comes first: a generation newer than `decided` (the one the
+    /// denial was made with), a dismissal of this destination, the end of the hold, the
+    /// proxy's shutdown.
+    async fn wait(
+        &mut self,
+        shared: &Shared,
+        decided: u64,
+        target: &Target,
+        binary: Option<&str>,
+    ) -> Waited {
+        // The receivers were subscribed before this check: a swap after it wakes them,
+        // one before it is seen here.
+        if shared.policy.number() != decided {
+            return Waited::NewGeneration;
+        }
+        if shared
+            .approvals
+            .is_dismissed(&target.host, target.port, binary)
+        {
+            return Waited::Dismissed;
+        }
+        loop {
+            tokio::select! {
+                changed = self.changes.changed() => {
+                    if changed.is_err() {
+                        // The policy handle is gone: nothing will approve this any more.
+                        return Waited::Shutdown;
+                    }
+                    return Waited::NewGeneration;
+                }
+                dismissed = self.dismissals.changed() => {
+                    if dismissed.is_err() {
+                        return Waited::Shutdown;
+                    }
+                    if shared.approvals.is_dismissed(&target.host, target.port, binary) {
+                        return Waited::Dismissed;
+                    }
+                }
+                () = tokio::time::sleep_until(self.deadline) => return Waited::TimedOut,
+                () = crate::server::stopped(&mut self.shutdown) => return Waited::Shutdown,
+            }
+        }
+    }
 }
 
 /// Whether an open tunnel to `ip` may stay open under `generation` (after a reload).

@@ -119,7 +119,8 @@ impl DnsMap {
         let entry = book.by_index.get_mut(&index)?;
         let valid = entry.expires > now
             && (entry.generation == generation.number
-                || generation.compiled.host_could_match(&entry.name));
+                || generation.compiled.host_could_match(&entry.name)
+                || entry.name == cordon_inference::INFERENCE_HOST);
         if !valid {
             book.remove(index);
             return None;

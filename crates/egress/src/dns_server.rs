@@ -8,7 +8,8 @@
 //! are synthetic addresses from the [`DnsMap`] pools that map back to the name; no
 //! real address ever reaches the sandbox, and nothing is looked up upstream for a
 //! query, so DNS cannot carry data out. Every other name gets `NXDOMAIN` and an audit
-//! line. Other record types of an answerable name get an empty answer (`NOERROR`).
+//! line (`inference.local` is answered when the sandbox has an inference router).
+//! Other record types of an answerable name get an empty answer (`NOERROR`).
 //! When the policy in force turns `network_settings.transparent` off, every query is
 //! `REFUSED`.
 
@@ -58,12 +59,14 @@ pub(crate) struct Answered {
 
 /// Answers one query against `generation`. `ipv6`: IPv6 is captured, so AAAA
 /// queries get synthetic IPv6 answers (otherwise an empty answer, so clients use
-/// IPv4).
+/// IPv4). `inference`: the sandbox has an inference router, so `inference.local` is
+/// answered too (its connections go to the router, see `transparent.rs`).
 pub(crate) fn answer(
     query: &[u8],
     generation: &Generation,
     map: &DnsMap,
     ipv6: bool,
+    inference: bool,
     now: Instant,
 ) -> Answered {
     let Ok(request) = Message::from_vec(query) else {
@@ -91,7 +94,9 @@ pub(crate) fn answer(
             let name = normalise(&query.name().to_ascii());
             if !generation.compiled.policy().network_settings.transparent {
                 ResponseCode::Refused
-            } else if !generation.compiled.host_could_match(&name) {
+            } else if !(generation.compiled.host_could_match(&name)
+                || inference && name == cordon_inference::INFERENCE_HOST)
+            {
                 refused = Some(Refusal {
                     reason: format!(
                         "policy DNS: no network_policies entry could allow {name}; answered NXDOMAIN"
@@ -164,7 +169,8 @@ pub(crate) async fn serve(shared: Arc<Shared>, map: Arc<DnsMap>, socket: UdpSock
         };
         let generation = shared.policy.current();
         let now = Instant::now();
-        let answered = answer(&buf[..len], &generation, &map, ipv6, now);
+        let inference = shared.inference.is_some();
+        let answered = answer(&buf[..len], &generation, &map, ipv6, inference, now);
         if let Some(refusal) = answered.refused {
             let repeated = recent
                 .get(&refusal.name)
@@ -236,7 +242,7 @@ mod tests {
         let g = generation(true);
         let map = DnsMap::new();
         let now = Instant::now();
-        let answered = answer(&ask("API.test.", RecordType::A), &g, &map, true, now);
+        let answered = answer(&ask("API.test.", RecordType::A), &g, &map, true, false, now);
         assert!(answered.refused.is_none());
         let msg = reply(&answered);
         assert_eq!(msg.metadata.response_code, ResponseCode::NoError);
@@ -252,6 +258,7 @@ mod tests {
             &g,
             &map,
             true,
+            false,
             now,
         ));
         let RData::AAAA(AAAA(ip6)) = msg.answers[0].data else {
@@ -264,6 +271,42 @@ mod tests {
     }
 
     #[test]
+    fn inference_local_is_answered_only_with_a_router() {
+        let g = generation(true);
+        let map = DnsMap::new();
+        let now = Instant::now();
+        let without = answer(
+            &ask("inference.local.", RecordType::A),
+            &g,
+            &map,
+            true,
+            false,
+            now,
+        );
+        assert_eq!(
+            reply(&without).metadata.response_code,
+            ResponseCode::NXDomain
+        );
+        let with = answer(
+            &ask("inference.local.", RecordType::A),
+            &g,
+            &map,
+            true,
+            true,
+            now,
+        );
+        let msg = reply(&with);
+        assert_eq!(msg.metadata.response_code, ResponseCode::NoError);
+        let RData::A(A(ip)) = msg.answers[0].data else {
+            panic!("{msg:?}")
+        };
+        assert_eq!(
+            map.name_for(ip.into(), &g, now).as_deref(),
+            Some("inference.local")
+        );
+    }
+
+    #[test]
     fn other_names_get_nxdomain_and_a_refusal() {
         let g = generation(true);
         let map = DnsMap::new();
@@ -272,6 +315,7 @@ mod tests {
             &g,
             &map,
             true,
+            false,
             Instant::now(),
         );
         assert_eq!(
@@ -289,7 +333,7 @@ mod tests {
         let map = DnsMap::new();
         let now = Instant::now();
         for (kind, ipv6) in [(RecordType::AAAA, false), (RecordType::TXT, true)] {
-            let answered = answer(&ask("api.test", kind), &g, &map, ipv6, now);
+            let answered = answer(&ask("api.test", kind), &g, &map, ipv6, false, now);
             let msg = reply(&answered);
             assert_eq!(msg.metadata.response_code, ResponseCode::NoError);
             assert!(msg.answers.is_empty(), "{kind:?}");
@@ -306,13 +350,14 @@ mod tests {
             &g,
             &map,
             true,
+            false,
             Instant::now(),
         );
         assert_eq!(
             reply(&answered).metadata.response_code,
             ResponseCode::Refused
         );
-        let garbage = answer(b"\x01\x02", &g, &map, true, Instant::now());
+        let garbage = answer(b"\x01\x02", &g, &map, true, false, Instant::now());
         assert!(garbage.reply.is_none() && garbage.refused.is_none());
     }
 }

@@ -21,6 +21,7 @@ use hyper_util::rt::TokioIo;
 
 use crate::body::CountingBody;
 use crate::caller::Caller;
+use crate::credentials::OutBody;
 use crate::decide::{self, Outcome, Target};
 use crate::dial::dial;
 use crate::l7::strip_hop_by_hop;
@@ -29,7 +30,7 @@ use crate::respond::{self, Denial, ProxyBody};
 use crate::server::{ConnState, Shared};
 
 /// The request body type sent upstream.
-type UpBody = CountingBody<Incoming>;
+type UpBody = CountingBody<OutBody>;
 
 /// A connection to one destination kept open between requests of one client
 /// connection. Reused only for the same host, port and a still-validated address.
@@ -153,6 +154,17 @@ pub(crate) async fn handle(
         }
     }
 
+    // Credential placeholders: substituted for a bound endpoint, refused elsewhere;
+    // before anything is dialled.
+    let binding = crate::credentials::binding(&go.generation, go.endpoint);
+    let prepared =
+        match crate::credentials::prepare(&shared.credentials, req, binding.as_ref()).await {
+            Ok(prepared) => prepared,
+            Err(refused) => {
+                return refuse_credentials(shared, &caller, &target, &go, &http, &refused);
+            }
+        };
+    let (req, tripped) = (prepared.request, prepared.tripped);
     let mut ev = request_event(
         shared,
         &caller,
@@ -162,7 +174,7 @@ pub(crate) async fn handle(
         &http,
     );
     ev.entry = go.entry.clone();
-    ev.reason = reason;
+    ev.reason = crate::l7::join_reason(reason, prepared.note);
     let (mut sender, addr) = match upstream(conn, &go.addrs, &target, shared).await {
         Ok((sender, addr)) => {
             ev.ip = Some(addr.ip());
@@ -189,6 +201,10 @@ pub(crate) async fn handle(
         .await;
     let response = match response {
         Ok(Ok(response)) => response,
+        Ok(Err(_)) if tripped.load(Ordering::SeqCst) => {
+            let refused = crate::credentials::Refused::GuardedBody;
+            return refuse_credentials(shared, &caller, &target, &go, &http, &refused);
+        }
         Ok(Err(err)) => {
             let why = format!("upstream request failed: {err}");
             ev.duration_ms = Some(elapsed_ms(started));
@@ -209,9 +225,41 @@ pub(crate) async fn handle(
         http.status = Some(parts.status.as_u16());
     }
     let down = Arc::new(AtomicU64::new(0));
-    let on_end = audit_at_end(shared.audit.clone(), ev, started, up, Arc::clone(&down));
+    let on_end = audit_at_end(
+        shared.audit.clone(),
+        ev,
+        started,
+        (up, Arc::clone(&down)),
+        tripped,
+    );
     let body = CountingBody::new(body, down, Some(on_end)).boxed_unsync();
     Response::from_parts(parts, body)
+}
+
+/// A request refused for a credential placeholder: audited and answered.
+fn refuse_credentials(
+    shared: &Shared,
+    caller: &Caller,
+    target: &Target,
+    go: &decide::Go,
+    http: &HttpInfo,
+    refused: &crate::credentials::Refused,
+) -> Response<ProxyBody> {
+    let mut http = http.clone();
+    http.status = Some(refused.status().as_u16());
+    let mut ev = request_event(
+        shared,
+        caller,
+        target,
+        go.generation.number,
+        Action::Deny,
+        &http,
+    )
+    .with_reason(refused.reason());
+    ev.entry = go.entry.clone();
+    ev.severity = ev.severity.max(cordon_audit::Severity::Medium);
+    shared.audit.emit(ev.into_event());
+    refused.response(&target.host, target.port, caller.binary.as_deref())
 }
 
 fn elapsed_ms(started: Instant) -> u64 {
@@ -243,10 +291,11 @@ fn audit_at_end(
     audit: AuditSink,
     mut ev: NetworkEvent,
     started: Instant,
-    up: Arc<AtomicU64>,
-    down: Arc<AtomicU64>,
+    (up, down): (Arc<AtomicU64>, Arc<AtomicU64>),
+    tripped: Arc<std::sync::atomic::AtomicBool>,
 ) -> crate::body::OnEnd {
     Box::new(move || {
+        crate::credentials::mark_if_tripped(&mut ev, &tripped);
         ev.time_ms = cordon_audit::now_ms();
         ev.duration_ms = Some(elapsed_ms(started));
         ev.bytes_up = up.load(Ordering::Relaxed);
@@ -302,7 +351,7 @@ impl Upstream {
 /// Turns the client's absolute-form request into the origin-form request the
 /// destination expects.
 fn rewrite_request(
-    req: Request<Incoming>,
+    req: Request<OutBody>,
     target: &Target,
     up: Arc<AtomicU64>,
 ) -> Result<Request<UpBody>, String> {

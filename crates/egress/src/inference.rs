@@ -4,7 +4,8 @@
 //! sandbox CA) — are answered by the inference router ([`cordon_inference`]), which
 //! adds the provider's key and writes its own audit line per request (action
 //! `route`). The caller's binary is still identified, and a binary that changed since
-//! first use is refused as everywhere else.
+//! first use is refused as everywhere else. Connections captured transparently
+//! (`transparent.rs`) to the policy DNS's address for `inference.local` get the same.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,6 +109,47 @@ pub(crate) async fn handle(
         }
     });
     Response::new(respond::empty())
+}
+
+/// Serves a connection to `inference.local` captured transparently (a client that
+/// ignored the proxy variables and resolved the name through the policy DNS): the
+/// same router, plain HTTP or TLS, as a CONNECT tunnel would get. Refusals (a changed
+/// binary, a client speaking neither protocol) are audited and the connection closed.
+pub(crate) async fn captured(
+    shared: &Arc<Shared>,
+    router: InferenceRouter,
+    caller: Arc<Caller>,
+    port: u16,
+    client: TcpStream,
+) {
+    let refusal = match &caller.changed {
+        Some(changed) => Some(changed.to_string()),
+        None => tunnel(
+            shared,
+            router,
+            router_caller(&caller, port),
+            client,
+            bytes::Bytes::new(),
+        )
+        .await
+        .err(),
+    };
+    if let Some(reason) = refusal {
+        let target = Target {
+            host: INFERENCE_HOST.to_owned(),
+            port,
+        };
+        let ev = decide::event(
+            shared,
+            &caller,
+            &target,
+            shared.policy.number(),
+            Action::Deny,
+            Transport::Tunnel,
+        )
+        .with_reason(reason);
+        shared.audit.emit(ev.into_event());
+    }
 }
 
 fn router_caller(caller: &Caller, port: u16) -> cordon_inference::Caller {

@@ -24,13 +24,19 @@
 //! - `transparent`, `dns_server`, `dns_map`: transparent capture — connections that
 //!   ignored the proxy (original destination from `SO_ORIGINAL_DST`), and the policy
 //!   DNS whose synthetic addresses map back to names.
+//! - `approvals`: destinations refused for want of an entry, pending for the operator
+//!   (and `network_settings.hold_on_deny_seconds`, the wait for one, in `decide`).
+//! - `credentials`: credential placeholders on requests read in clear (substituted
+//!   where the endpoint binds the credential, refused elsewhere).
 //! - `inference`: `inference.local`, answered by the inference router (no policy entry).
 #![forbid(unsafe_code)]
 
 mod agent_env;
+mod approvals;
 mod body;
 mod caller;
 mod connect;
+mod credentials;
 mod decide;
 mod dial;
 pub mod dns_map;
@@ -56,6 +62,7 @@ mod transparent;
 mod watch;
 
 pub use agent_env::{NO_PROXY, agent_proxy_env};
+pub use approvals::{Approvals, PendingRequest};
 pub use error::{EgressError, ReloadError};
 pub use generation::{Generation, PolicyHandle};
 pub use hosts::StaticHosts;

@@ -71,6 +71,17 @@ pub const RELAY_CHUNK_BYTES: usize = 1024 * 1024;
 /// Buffer per direction when relaying by copy instead of splice.
 pub const RELAY_COPY_BUFFER_BYTES: usize = 256 * 1024;
 
+/// Pending approval requests kept per sandbox (distinct host, port and binary). At the
+/// limit: the request seen least recently is dropped to make room (its next denial
+/// brings it back). An agent probing thousands of destinations cannot grow the
+/// supervisor's memory, and an operator reads a few hundred requests at most.
+pub const MAX_PENDING_APPROVALS: usize = 256;
+
+/// Dismissed approval requests remembered per sandbox (`cordon deny`), so that the next
+/// identical attempt is refused without coming back as a request. At the limit: the
+/// oldest dismissal is forgotten (that destination may be requested again).
+pub const MAX_DISMISSED_APPROVALS: usize = 1024;
+
 /// Raises this process's soft `RLIMIT_NOFILE` to its hard limit and returns the new
 /// soft limit. Each tunnel holds two sockets (and two pipes while bytes flow), so the
 /// common default soft limit of 1024 would cap a sandbox near 500 tunnels, far below

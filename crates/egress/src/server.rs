@@ -61,6 +61,10 @@ pub struct EgressConfig {
     /// The inference router that answers `inference.local` (`None`: that name is
     /// decided like any other host).
     pub inference: Option<cordon_inference::InferenceRouter>,
+    /// The sandbox's credential placeholders and the real values they stand for,
+    /// swapped on inspected requests to endpoints binding them (empty: every
+    /// placeholder-shaped value is refused).
+    pub credentials: Arc<cordon_secrets::Substitutor>,
 }
 
 impl EgressConfig {
@@ -84,6 +88,7 @@ impl EgressConfig {
             relay: RelayMode::Splice,
             inspection: None,
             inference: None,
+            credentials: Arc::default(),
         }
     }
 }
@@ -101,6 +106,9 @@ pub(crate) struct Shared {
     pub relay_mode: RelayMode,
     pub inspection: Option<crate::l7::Inspection>,
     pub inference: Option<cordon_inference::InferenceRouter>,
+    pub credentials: Arc<cordon_secrets::Substitutor>,
+    /// Destinations refused for want of an entry, waiting for the operator.
+    pub approvals: Arc<crate::approvals::Approvals>,
     pub shutdown: watch::Receiver<bool>,
     total_connections: AtomicU64,
     rejected_connections: AtomicU64,
@@ -204,6 +212,8 @@ impl EgressProxy {
             relay_mode: config.relay,
             inspection: config.inspection,
             inference: config.inference,
+            credentials: config.credentials,
+            approvals: Arc::new(crate::approvals::Approvals::new()),
             shutdown,
             total_connections: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
@@ -232,6 +242,11 @@ impl EgressProxy {
     /// The policy handle (give a clone to [`crate::PolicyWatcher`] or the control API).
     pub fn policy(&self) -> &PolicyHandle {
         &self.shared.policy
+    }
+
+    /// The pending approvals: destinations refused because no entry allows them.
+    pub fn approvals(&self) -> &Arc<crate::approvals::Approvals> {
+        &self.shared.approvals
     }
 
     /// The audit sink decisions go to.

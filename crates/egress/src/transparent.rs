@@ -19,6 +19,9 @@
 //!    each request decided); every other allowed endpoint is relayed as raw bytes once
 //!    the client's SNI or Host header (when present) agrees with the name it resolved.
 //!
+//! Connections to the address the policy DNS gave `inference.local` go to the
+//! inference router instead of steps 4-5 (`inference.rs`).
+//!
 //! A refused connection is reset (there is no protocol to answer in) and audited; every
 //! audit line of a captured connection carries `transparent: true`.
 
@@ -229,6 +232,17 @@ async fn handle(
         host,
         port: original.port(),
     };
+    // `inference.local` (answered by the policy DNS when there is a router) is routed,
+    // not decided: the same router as through the proxy.
+    if named
+        && target.host == cordon_inference::INFERENCE_HOST
+        && let Some(router) = shared.inference.clone()
+    {
+        let mut caller = Caller::identify(&shared, src, original).await;
+        caller.transparent = true;
+        crate::inference::captured(&shared, router, Arc::new(caller), target.port, client).await;
+        return;
+    }
     let changes = shared.policy.subscribe();
     let mut caller = Caller::identify(&shared, src, original).await;
     caller.transparent = true;

@@ -14,8 +14,10 @@
 //! - `host`, `globs`: host label patterns and the three glob dialects.
 //! - `engine`: [`CompiledPolicy`]: host index, connect and request decisions.
 //! - `show`, `suggest`: `policy show` output and suggested entries for denials.
+//! - `approval`: the entry an operator approval adds to a running policy.
 #![forbid(unsafe_code)]
 
+mod approval;
 pub mod catalog;
 mod engine;
 mod error;
@@ -39,8 +41,10 @@ pub use error::{PolicyError, Problem};
 pub use model::{
     Access, BinaryRule, CredentialBinding, Endpoint, Enforcement, FilesystemPolicy, IdSpec,
     InferencePolicy, L7Match, L7Rule, LandlockCompatibility, LandlockPolicy, NetworkPolicy,
-    NetworkSettings, Policy, ProcessPolicy, Protocol, QueryMatcher, ResourcesPolicy, TlsMode,
+    MAX_HOLD_ON_DENY_SECONDS, NetworkSettings, Policy, ProcessPolicy, Protocol, QueryMatcher,
+    ResourcesPolicy, TlsMode,
 };
+pub use approval::{APPROVAL_KEY_PREFIX, approval_entry, approval_key, with_approval};
 pub use suggest::suggest_entry;
 
 /// A successfully loaded policy plus the warnings found while loading it.

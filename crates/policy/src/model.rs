@@ -103,12 +103,19 @@ pub struct ResourcesPolicy {
     pub cpu: Option<f64>,
 }
 
+/// Longest `network_settings.hold_on_deny_seconds` a policy may ask for. Validation
+/// refuses more: each held connection keeps one of the proxy's connection slots and its
+/// client waiting, and five minutes is already longer than most clients wait for a
+/// response before giving up themselves.
+pub const MAX_HOLD_ON_DENY_SECONDS: u64 = 300;
+
 /// cordon extension: egress behaviour knobs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct NetworkSettings {
     /// Capture all TCP/UDP transparently (not only proxy-aware clients). Default true.
     pub transparent: bool,
-    /// Seconds to hold a denied connection open waiting for an operator approval. Default 0.
+    /// Seconds to hold a connection no entry allows, waiting for an operator approval
+    /// (`cordon approve`). Default 0 (refuse at once); at most [`MAX_HOLD_ON_DENY_SECONDS`].
     pub hold_on_deny_seconds: u64,
 }
 
@@ -193,6 +200,11 @@ pub struct Endpoint {
 pub struct CredentialBinding {
     /// Provider name, resolved by the credentials layer.
     pub provider: String,
+    /// Opt-in (cordon extension): also swap placeholders inside JSON request bodies,
+    /// not only in headers. Off by default because it means buffering and rewriting
+    /// bodies, and a body is data the agent may legitimately echo back.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub json_body: bool,
 }
 
 /// Application protocol of an endpoint.

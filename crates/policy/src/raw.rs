@@ -230,6 +230,7 @@ impl<'de> Deserialize<'de> for StringList {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawCredentialBinding {
     pub provider: Option<S<String>>,
+    pub json_body: Option<S<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -112,3 +112,51 @@ fn query_double_star_crosses_dots() {
     assert_eq!(verdict("v=x/y&w=a.b"), Verdict::Allow);
     assert_eq!(verdict("v=1&w=a.b.c"), Verdict::Deny);
 }
+
+#[test]
+fn hold_on_deny_seconds_is_bounded_with_a_fix() {
+    let yaml = |n: i64| format!("version: 1\nnetwork_settings:\n  hold_on_deny_seconds: {n}\n");
+    let held = parse_str(&yaml(300), "<t>").unwrap().policy;
+    assert_eq!(
+        held.network_settings.hold_on_deny_seconds,
+        cordon_policy::MAX_HOLD_ON_DENY_SECONDS
+    );
+    for bad in [301, 86400, -1] {
+        let err = parse_str(&yaml(bad), "p.yaml").unwrap_err().to_string();
+        assert!(
+            err.contains("p.yaml:3:") && err.contains("network_settings.hold_on_deny_seconds"),
+            "{err}"
+        );
+        assert!(err.contains("fix:"), "{err}");
+    }
+    let err = parse_str(&yaml(301), "p.yaml").unwrap_err().to_string();
+    assert!(err.contains("from 0 to 300"), "{err}");
+}
+
+#[test]
+fn credential_bindings_take_an_opt_in_for_json_bodies_and_warn_when_not_inspected() {
+    let yaml = "version: 1\nnetwork_policies:\n  gh:\n    endpoints:\n      \
+                - {host: api.test, port: 443, protocol: rest, access: full, \
+                credential_binding: {provider: github, json_body: true}}\n      \
+                - {host: raw.test, port: 443, credential_binding: {provider: github}}\n    \
+                binaries: [{path: /usr/bin/curl}]\n";
+    let loaded = parse_str(yaml, "<test>").unwrap();
+    let endpoints = &loaded.policy.network_policies["gh"].endpoints;
+    let inspected = endpoints[0].credential_binding.as_ref().unwrap();
+    assert_eq!(
+        (inspected.provider.as_str(), inspected.json_body),
+        ("github", true)
+    );
+    let raw = endpoints[1].credential_binding.as_ref().unwrap();
+    assert!(!raw.json_body, "json_body is off unless asked for");
+    assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+    assert!(
+        loaded.warnings[0]
+            .to_string()
+            .contains("endpoints[1].credential_binding"),
+        "{:?}",
+        loaded.warnings
+    );
+    let unknown = yaml.replace("json_body: true", "json_bodies: true");
+    assert!(parse_str(&unknown, "<test>").is_err());
+}

@@ -35,8 +35,9 @@ pub use config_dir::{ConfigDir, DirLock};
 pub use error::SecretsError;
 pub use name::{MAX_NAME_CHARS, validate_name};
 pub use placeholder::{
-    PLACEHOLDER_LEN, PLACEHOLDER_PREFIX, Placeholder, PlaceholderBinding, Placeholders,
-    contains_placeholder, find_placeholder, headers_contain_placeholder, parse_secret_spec,
+    PLACEHOLDER_LEN, PLACEHOLDER_PREFIX, Placeholder, PlaceholderBinding, PlaceholderScanner,
+    Placeholders, contains_placeholder, find_placeholder, headers_contain_placeholder,
+    parse_secret_spec,
 };
 pub use redact::Redactor;
 pub use store::{CREDENTIALS_FILE, CredentialStore};

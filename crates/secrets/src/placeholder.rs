@@ -85,6 +85,35 @@ pub fn contains_placeholder(bytes: &[u8]) -> bool {
     find_placeholder(bytes).is_some()
 }
 
+/// Finds a placeholder prefix in a byte stream that arrives in pieces (a request body
+/// relayed frame by frame): each piece is searched together with the end of the
+/// previous one, so a prefix split across two frames is still found. Only the last
+/// `PLACEHOLDER_PREFIX.len() - 1` bytes are kept.
+#[derive(Debug, Default, Clone)]
+pub struct PlaceholderScanner {
+    tail: Vec<u8>,
+}
+
+impl PlaceholderScanner {
+    /// A scanner that has seen nothing.
+    pub fn new() -> PlaceholderScanner {
+        PlaceholderScanner::default()
+    }
+
+    /// Whether the stream so far, ending with `chunk`, contains a placeholder prefix
+    /// that ends inside `chunk` or earlier.
+    pub fn feed(&mut self, chunk: &[u8]) -> bool {
+        let keep = PLACEHOLDER_PREFIX.len() - 1;
+        let mut window = std::mem::take(&mut self.tail);
+        window.extend_from_slice(chunk);
+        let found = contains_placeholder(&window);
+        let start = window.len().saturating_sub(keep);
+        window.drain(..start);
+        self.tail = window;
+        found
+    }
+}
+
 /// Whether any header value carries a placeholder, directly or inside
 /// `Basic base64(user:password)` credentials (git puts tokens there).
 pub fn headers_contain_placeholder(headers: &HeaderMap) -> bool {
@@ -250,6 +279,21 @@ mod tests {
             HeaderValue::from_str(&format!("token {}", p.as_str())).unwrap(),
         );
         assert!(headers_contain_placeholder(&headers));
+    }
+
+    #[test]
+    fn the_scanner_finds_a_prefix_split_across_pieces() {
+        let text = format!(
+            "{{\"token\":\"{}\"}}",
+            Placeholder::generate().unwrap().as_str()
+        );
+        for split in 0..text.len() {
+            let mut scanner = PlaceholderScanner::new();
+            let (a, b) = text.as_bytes().split_at(split);
+            assert!(scanner.feed(a) || scanner.feed(b), "split at {split}");
+        }
+        let mut clean = PlaceholderScanner::new();
+        assert!(!clean.feed(b"cordon-place") && !clean.feed(b"bo nothing"));
     }
 
     #[test]

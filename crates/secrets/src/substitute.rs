@@ -49,6 +49,17 @@ pub enum PlaceholderRefusal {
     /// so cordon never substitutes there.
     #[error("the request URL carries a cordon placeholder; send credentials in a header")]
     InUrl,
+    /// A placeholder in a request body where bodies are not substituted (the endpoint
+    /// binds no credential, another one, or did not opt in with `json_body: true`).
+    #[error(
+        "the request body carries the placeholder in ${env} (credential `{provider}`), and this endpoint does not substitute bodies"
+    )]
+    InBody {
+        /// Variable the placeholder was issued in.
+        env: String,
+        /// Credential it stands for.
+        provider: String,
+    },
     /// The binding is right but the credential is missing from the store.
     #[error("credential `{provider}` is not stored (cordon provider create {provider} ...)")]
     MissingSecret {
@@ -71,6 +82,9 @@ impl PlaceholderRefusal {
             PlaceholderRefusal::InUrl => {
                 "move the token to a header (Authorization, x-api-key)".to_owned()
             }
+            PlaceholderRefusal::InBody { provider, .. } => format!(
+                "send the credential in a header, or opt in to body substitution on an endpoint binding it: `credential_binding: {{provider: {provider}, json_body: true}}` (protocol: rest)"
+            ),
             PlaceholderRefusal::MissingSecret { provider } => {
                 format!("store it with `cordon provider create {provider} ...`")
             }
@@ -181,6 +195,28 @@ impl Substitutor {
         }
         let (bytes, count) = self.replace(body, bound, Escape::Json)?;
         Ok(Some((bytes, Substituted { count })))
+    }
+
+    /// Refuses a request body (or a piece of one) that carries a placeholder, for
+    /// requests whose bodies are relayed as they are.
+    pub fn check_body(&self, body: &[u8]) -> Result<(), PlaceholderRefusal> {
+        let Some(at) = find_placeholder(body) else {
+            return Ok(());
+        };
+        let candidate = &body[at..];
+        let binding = is_well_formed(candidate)
+            .then(|| self.placeholders.lookup(&candidate[..PLACEHOLDER_LEN]))
+            .flatten()
+            .ok_or(PlaceholderRefusal::Unknown)?;
+        Err(PlaceholderRefusal::InBody {
+            env: binding.env.clone(),
+            provider: binding.provider.clone(),
+        })
+    }
+
+    /// Whether no placeholder was issued (a request may still carry a forged one).
+    pub fn is_empty(&self) -> bool {
+        self.placeholders.is_empty()
     }
 
     /// Replaces every placeholder in `input`, or refuses on the first one that is not

@@ -205,3 +205,18 @@ fn missing_secret_is_a_refusal_not_a_leak() {
         Err(PlaceholderRefusal::MissingSecret { .. })
     ));
 }
+
+#[test]
+fn bodies_relayed_as_they_are_are_checked() {
+    let (s, github, _) = substitutor();
+    assert_eq!(s.check_body(b"{\"plain\":true}"), Ok(()));
+    let body = format!("{{\"token\":\"{github}\"}}");
+    let err = s.check_body(body.as_bytes()).unwrap_err();
+    assert!(matches!(err, PlaceholderRefusal::InBody { ref provider, .. } if provider == "github"));
+    assert!(err.hint().contains("json_body: true"));
+    let forged = format!("{}{}", crate::PLACEHOLDER_PREFIX, "0".repeat(32));
+    assert_eq!(
+        s.check_body(forged.as_bytes()),
+        Err(PlaceholderRefusal::Unknown)
+    );
+}

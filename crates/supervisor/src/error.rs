@@ -95,6 +95,12 @@ pub enum SupervisorError {
     /// The supervisor could not start the sandbox; `kind` picks the exit code.
     #[error("{message}")]
     StartFailed { kind: FailureKind, message: String },
+    /// `approve`/`deny` of an id that is not pending (the supervisor's message).
+    #[error("{0}")]
+    NoSuchApproval(String),
+    /// The supervisor refused a control request (its message).
+    #[error("{0}")]
+    Refused(String),
     /// Talking to the supervisor failed.
     #[error(transparent)]
     Control(#[from] ControlError),
@@ -142,7 +148,8 @@ impl SupervisorError {
             | SupervisorError::Running(_)
             | SupervisorError::NotRunning(_)
             | SupervisorError::PolicyInvalid(_)
-            | SupervisorError::NeedsRestart(_) => FailureKind::Invalid,
+            | SupervisorError::NeedsRestart(_)
+            | SupervisorError::NoSuchApproval(_) => FailureKind::Invalid,
             _ => FailureKind::Cordon,
         }
     }

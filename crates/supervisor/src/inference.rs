@@ -7,21 +7,27 @@
 //! unknown provider) leaves the sandbox without one — requests get 503 — and says why
 //! on stderr.
 
+use std::sync::Arc;
+
 use cordon_audit::AuditSink;
 use cordon_egress::PolicyHandle;
 use cordon_inference::{
     InferenceRouter, ProviderRegistry, RouterConfig, client_tls, current_route,
 };
 use cordon_secrets::ConfigDir;
+use rustls::ClientConfig;
 
-/// Builds the router of sandbox `name` and starts following `policy`. Must run inside a
-/// tokio runtime.
+/// Builds the router of sandbox `name` and starts following `policy`. `tls` is the
+/// verified client configuration to reach providers with (the proxy's upstream one,
+/// when TLS inspection is set up); without it the router loads the system roots itself.
+/// Must run inside a tokio runtime.
 pub(crate) fn router(
     name: &str,
     audit: &AuditSink,
     policy: &PolicyHandle,
+    tls: Option<Arc<ClientConfig>>,
 ) -> Option<InferenceRouter> {
-    let tls = match client_tls(None) {
+    let tls = match tls.map_or_else(|| client_tls(None), Ok) {
         Ok(tls) => tls,
         Err(err) => {
             eprintln!("cordon: inference.local disabled: {err}");

@@ -4,8 +4,11 @@
 //! touches the kernel only through cordon-sandbox.
 //!
 //! # Layout
+//! - `agents`: sandboxes made from an agent profile (`create --agent`, `onboard`);
 //! - `run`: `cordon run` end to end (spec, sandbox, proxy, wait, cleanup);
 //! - `proxy`: the egress proxy of one sandbox (address, agent variables, start/stop);
+//! - `credentials`: `--secret` placeholders (issued, recorded, their real values
+//!   loaded for the proxy only);
 //! - `inference`: the inference router behind `inference.local`, following the policy;
 //! - `reload`: the watched policy file of `cordon run`;
 //! - `spec`: Policy -> `SandboxSpec`;
@@ -17,6 +20,8 @@
 //! - `error`: `SupervisorError`.
 #![forbid(unsafe_code)]
 
+pub mod agents;
+mod credentials;
 mod env;
 mod error;
 mod inference;
@@ -30,6 +35,7 @@ mod transparent;
 mod trust;
 mod workdir;
 
+pub use credentials::SecretRecord;
 pub use env::{EnvArg, filter_env};
 pub use error::{FailureKind, SupervisorError};
 pub use proxy::{AuditTarget, PROXY_LISTEN};

@@ -60,6 +60,8 @@ pub(crate) struct EgressPlan {
     audit: AuditTarget,
     /// TLS inspection with the sandbox CA (set by the caller after `prepare`).
     pub(crate) inspection: Option<cordon_egress::l7::Inspection>,
+    /// `--secret` placeholders and their real values (set by the caller; default none).
+    pub(crate) credentials: std::sync::Arc<cordon_secrets::Substitutor>,
 }
 
 impl EgressPlan {
@@ -84,6 +86,7 @@ impl EgressPlan {
             hosts,
             audit,
             inspection: None,
+            credentials: std::sync::Arc::default(),
         })
     }
 }
@@ -108,6 +111,8 @@ pub(crate) struct RunningEgress {
     /// The writer thread of `--audit FILE`; closed (flushed) at shutdown.
     log: Option<AuditLog>,
     sink: AuditSink,
+    /// The router behind `inference.local` (for `cordon status`).
+    inference: Option<cordon_inference::InferenceRouter>,
 }
 
 impl RunningEgress {
@@ -142,13 +147,26 @@ impl RunningEgress {
             sock_diag: sandbox.take_sock_diag().map(SockDiag::from_fd),
         };
         let policy = PolicyHandle::new(plan.compiled);
-        let inference = crate::inference::router(name, &sink, &policy);
+        // The inspection's upstream verifier already holds the system roots parsed
+        // once for this start; re-reading the hashed certificate directory for the
+        // router would cost every sandbox start several milliseconds.
+        let upstream_tls = plan
+            .inspection
+            .as_ref()
+            .map(|inspection| std::sync::Arc::clone(inspection.upstream().config()));
+        let inference = crate::inference::router(name, &sink, &policy, upstream_tls);
         let mut config = EgressConfig::new(name, listener, policy, sink.clone(), peers);
         config.hosts = plan.hosts;
-        config.inference = inference;
+        config.inference = inference.clone();
         config.inspection = plan.inspection;
+        config.credentials = plan.credentials;
         let proxy = EgressProxy::start(config)?;
-        Ok(RunningEgress { proxy, log, sink })
+        Ok(RunningEgress {
+            proxy,
+            log,
+            sink,
+            inference,
+        })
     }
 
     /// The proxy itself (transparent capture is served by it too).
@@ -164,6 +182,11 @@ impl RunningEgress {
     /// Where decisions and reloads are recorded.
     pub(crate) fn audit(&self) -> &AuditSink {
         &self.sink
+    }
+
+    /// Route and usage against budget of `inference.local` (`None`: no router).
+    pub(crate) fn inference_status(&self) -> Option<cordon_inference::InferenceStatus> {
+        self.inference.as_ref().map(|router| router.status())
     }
 
     /// Current counters.

@@ -54,6 +54,9 @@ pub struct RunOptions {
     pub add_hosts: Vec<String>,
     /// `--upstream-ca FILE`: an extra CA trusted for upstream TLS (tests, private CAs).
     pub upstream_ca: Option<PathBuf>,
+    /// `--secret ENV=PROVIDER`: `ENV` gets a placeholder the proxy swaps for the stored
+    /// credential on requests to endpoints binding it.
+    pub secrets: Vec<String>,
 }
 
 fn check_name(name: String) -> Result<String, SupervisorError> {
@@ -94,6 +97,7 @@ pub fn run(options: RunOptions) -> Result<u8, SupervisorError> {
     for warning in warnings {
         eprintln!("cordon: warning: {warning}");
     }
+    let placeholders = crate::credentials::issue(&options.secrets)?;
     let request = RunRequest {
         name: name.clone(),
         command: options.command,
@@ -106,6 +110,7 @@ pub fn run(options: RunOptions) -> Result<u8, SupervisorError> {
     let mut spec = sandbox_spec(&options.policy, request);
     spec.proxy_listen = Some(PROXY_LISTEN);
     override_env(&mut spec.env, proxy_env(PROXY_LISTEN));
+    override_env(&mut spec.env, crate::credentials::env(&placeholders));
     let capture = TransparentPlan::prepare(&options.policy, &name, &mut spec)?;
     let mut plan = EgressPlan::prepare(
         &options.policy,
@@ -117,6 +122,11 @@ pub fn run(options: RunOptions) -> Result<u8, SupervisorError> {
     )?;
     let trust = TrustPlan::prepare_ephemeral(&name, options.upstream_ca.as_deref(), &mut spec)?;
     plan.inspection = Some(trust.inspection());
+    let (credentials, warnings) = crate::credentials::substitutor(placeholders);
+    for warning in warnings {
+        eprintln!("cordon: warning: {warning}");
+    }
+    plan.credentials = std::sync::Arc::new(credentials);
     let workdir = if crate::spec::wants_workdir(&options.policy) {
         let workdir = match &options.workdir {
             Some(dir) => Workdir::given(dir)?,

@@ -1,6 +1,7 @@
 //! `cordon create NAME [--policy FILE] [--workdir DIR] [--env K=V]... [--restart POLICY]
-//! [--add-host NAME:IP]... [--log-max-size BYTES] -- CMD [ARGS...]`: a named sandbox
-//! held by a detached supervisor; returns once its main process runs.
+//! [--add-host NAME:IP]... [--secret ENV_NAME=PROVIDER]... [--log-max-size BYTES]
+//! -- CMD [ARGS...]`: a named sandbox held by a detached supervisor; returns once its
+//! main process runs.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -45,12 +46,36 @@ pub struct CreateArgs {
     /// Resolve NAME to IP in the proxy before DNS (repeatable).
     #[arg(long = "add-host", value_name = "NAME:IP")]
     pub add_host: Vec<String>,
+    /// Set ENV_NAME inside the sandbox to an opaque placeholder for the stored
+    /// credential PROVIDER (`cordon provider create`); the proxy swaps in the real value
+    /// only on inspected requests to endpoints whose `credential_binding` names it
+    /// (repeatable).
+    #[arg(long = "secret", value_name = "ENV_NAME=PROVIDER")]
+    pub secret: Vec<String>,
     /// Rotate the main process's log and the audit log past this many bytes
     /// (suffixes K, M, G).
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     pub log_max_size: Option<u64>,
-    /// The main process and its arguments.
-    #[arg(last = true, required = true, value_name = "CMD")]
+    /// Start from a built-in agent profile (`cordon profile list`): its policy (unless
+    /// --policy), launch command (unless CMD), state directories, variables and the
+    /// configuration cordon writes for it read-only. Exit 127 when the agent is not
+    /// installed (the message names the command that installs it).
+    #[arg(long, value_name = "PROFILE")]
+    pub agent: Option<String>,
+    /// The agent's program (default: the profile's command on PATH).
+    #[arg(long, value_name = "PATH", requires = "agent")]
+    pub agent_bin: Option<PathBuf>,
+    /// Merge a built-in network preset into the policy (repeatable; `cordon preset list`).
+    #[arg(long = "preset", value_name = "PRESET")]
+    pub presets: Vec<String>,
+    /// Route inference.local to this provider (`cordon provider list`).
+    #[arg(long, value_name = "PROVIDER")]
+    pub provider: Option<String>,
+    /// The model (forced on the route; named in the agent's configuration).
+    #[arg(long, value_name = "MODEL", requires = "provider")]
+    pub model: Option<String>,
+    /// The main process and its arguments (default with --agent: the profile's command).
+    #[arg(last = true, required_unless_present = "agent", value_name = "CMD")]
     pub command: Vec<OsString>,
 }
 
@@ -96,7 +121,15 @@ pub fn execute(args: CreateArgs) -> anyhow::Result<u8> {
         },
         log_max_bytes: args.log_max_size.unwrap_or(DEFAULT_LOG_MAX_BYTES),
         add_hosts: args.add_host,
+        secrets: args.secret,
         command: args.command,
+        agent: crate::commands::onboard::agent_options(
+            args.agent,
+            args.agent_bin,
+            args.presets,
+            args.provider,
+            args.model,
+        )?,
     };
     let (started, warnings) = lifecycle::create(&root, options).map_err(fail)?;
     for warning in warnings {

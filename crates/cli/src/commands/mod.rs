@@ -1,13 +1,17 @@
 //! One module per subcommand; each exposes its clap arguments and an `execute`
 //! returning the exit code.
 
+pub mod approvals;
+pub mod approve;
 pub mod completions;
 pub mod create;
+pub mod deny;
 pub mod exec;
 pub mod inference;
 pub mod list;
 pub mod logs;
 pub mod man;
+pub mod onboard;
 pub mod policy;
 pub mod policy_live;
 pub mod preset;

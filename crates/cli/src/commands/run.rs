@@ -9,7 +9,7 @@ use cordon_supervisor::{EnvArg, FailureKind, RunOptions, SupervisorError};
 use crate::exit;
 
 /// `cordon run [--policy FILE] [--workdir DIR] [--name NAME] [--env K=V]... [--audit FILE]
-/// [--add-host NAME:IP]... [-i] [-t] [-v] -- CMD [ARGS...]`
+/// [--add-host NAME:IP]... [--secret ENV_NAME=PROVIDER]... [-i] [-t] [-v] -- CMD [ARGS...]`
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Policy file (OpenShell v1 YAML); the built-in default policy when absent. Edits
@@ -43,6 +43,12 @@ pub struct RunArgs {
     /// decisions at exit.
     #[arg(short = 'v', long = "verbose")]
     pub verbose: bool,
+    /// Set ENV_NAME inside the sandbox to an opaque placeholder for the stored
+    /// credential PROVIDER (`cordon provider create`); the proxy swaps in the real value
+    /// only on inspected requests to endpoints whose `credential_binding` names it
+    /// (repeatable).
+    #[arg(long = "secret", value_name = "ENV_NAME=PROVIDER")]
+    pub secret: Vec<String>,
     /// Extra CA certificate(s) (PEM) trusted for upstream TLS, next to the system roots:
     /// for private CAs and test servers. Certificate errors are never ignored.
     #[arg(long = "upstream-ca", value_name = "FILE")]
@@ -91,6 +97,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<u8> {
         audit: args.audit,
         add_hosts: args.add_host,
         upstream_ca: args.upstream_ca,
+        secrets: args.secret,
     };
     match cordon_supervisor::run(options) {
         Ok(code) => Ok(code),

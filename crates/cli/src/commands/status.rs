@@ -1,6 +1,6 @@
 //! `cordon status NAME [--json]`: every layer applied and how, the Landlock ABI, limits,
-//! the proxy address, the CA fingerprint, the policy's source and generation, and the
-//! main process's state.
+//! the proxy address, the CA fingerprint, the policy's source and generation, the
+//! main process's state, and `inference.local`'s route with usage against budget.
 
 use clap::Args;
 use cordon_supervisor::lifecycle;
@@ -22,6 +22,14 @@ pub struct StatusArgs {
 
 fn limit(value: Option<String>) -> String {
     value.unwrap_or_else(|| "unlimited".into())
+}
+
+/// `used / limit`, or `used (no limit)`.
+fn against(used: u64, limit: Option<u64>) -> String {
+    match limit {
+        Some(limit) => format!("{used} / {limit}"),
+        None => format!("{used} (no limit)"),
+    }
 }
 
 pub fn execute(args: StatusArgs) -> anyhow::Result<u8> {
@@ -79,6 +87,42 @@ pub fn execute(args: StatusArgs) -> anyhow::Result<u8> {
                     .clone()
                     .unwrap_or_else(|| "none (no TLS inspection configured)".into())
             );
+            // `inference.local`: the route and usage against the policy's budgets.
+            if let Some(info) = &live.inference {
+                match &info.route {
+                    Some(route) => println!(
+                        "inference:   {} ({}) at {}{}",
+                        route.provider,
+                        route.kind,
+                        route.base_url,
+                        route
+                            .model
+                            .as_ref()
+                            .map(|m| format!(", model {m}"))
+                            .unwrap_or_default()
+                    ),
+                    None => println!("inference:   no route (requests to inference.local get 503)"),
+                }
+                let usage = &info.usage;
+                println!(
+                    "  requests:  {} in the last minute",
+                    against(
+                        usage.requests_last_minute,
+                        usage.limits.max_requests_per_minute
+                    )
+                );
+                println!(
+                    "  tokens:    {} in the last hour",
+                    against(usage.tokens_last_hour, usage.limits.max_tokens_per_hour)
+                );
+                println!(
+                    "  totals:    {} requests, {} refused by budget, {} tokens in, {} tokens out",
+                    usage.requests_total,
+                    usage.refused_total,
+                    usage.tokens_in_total,
+                    usage.tokens_out_total
+                );
+            }
             println!("landlock:    ABI {}", live.landlock_abi);
             println!(
                 "limits:      memory {}, pids {}, cpu {}",

@@ -1,9 +1,10 @@
 //! `inference.local` from inside real sandboxes (`cordon run`), as root and rootless:
 //! curl reaches a fake provider (crates/inference/tests/fake_provider.py, stdlib
 //! python on 127.0.0.1) through the router with the provider's key, never the
-//! caller's; without a route the same request is refused; and a planted key is found
-//! nowhere in the sandbox's view (environment, /proc, every readable file) nor in the
-//! audit log or cordon's output.
+//! caller's; without a route the same request is refused; and a planted key (also
+//! given as a `--secret` placeholder) is found nowhere in the sandbox's view
+//! (environment, /proc environ and cmdline, every readable file) nor in the audit log or
+//! cordon's output.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
 use std::io::{BufRead, BufReader};
@@ -279,7 +280,8 @@ for root, dirs, names in os.walk("/"):
         files += 1
         if frag in data:
             hits.append(path)
-print(json.dumps({"status": status, "files": files, "hits": hits}))
+print(json.dumps({"status": status, "files": files, "hits": hits,
+                  "token": os.environ.get("FAKE_TOKEN", "")}))
 "#;
 
 #[test]
@@ -304,6 +306,9 @@ fn the_planted_key_is_nowhere_in_the_sandbox_or_the_logs() {
                 work.path().to_str().unwrap(),
                 "--env",
                 "HOME=/sandbox",
+                // The same credential as a `--secret` placeholder: still nowhere inside.
+                "--secret",
+                "FAKE_TOKEN=fake",
                 "--",
                 PYTHON,
                 "/sandbox/scan.py",
@@ -314,6 +319,12 @@ fn the_planted_key_is_nowhere_in_the_sandbox_or_the_logs() {
         let report: Value =
             serde_json::from_str(run.ok().trim()).unwrap_or_else(|e| panic!("{e}: {run:#?}"));
         assert_eq!(report["status"], 200, "{mode:?}");
+        assert!(
+            report["token"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("cordon-placeholder-")),
+            "{mode:?}: {report}"
+        );
         assert!(
             report["files"].as_u64().unwrap() > 100,
             "{mode:?}: the scan saw too little: {report}"

@@ -1,10 +1,14 @@
 //! Topics; each helper module drives the real binary with real clients.
+mod approvals;
 mod catalog_cli;
 mod common;
+mod credentials;
 mod egress_run;
 mod inference_cli;
 mod inference_run;
 mod lifecycle;
+mod onboard;
+mod openclaw;
 mod policy_cli;
 mod provider_cli;
 mod qa_conformance;

@@ -39,7 +39,7 @@ impl Drop for Origin {
 }
 
 /// Mints a test CA and a leaf for `api.test` with the openssl CLI, in `dir`.
-fn mint(dir: &WorldDir) {
+pub(crate) fn mint(dir: &WorldDir) {
     require("openssl");
     let run = |args: &[&str]| {
         let out = Command::new("openssl")

@@ -26,6 +26,7 @@ use super::path::canonical_path;
 use super::session::{Session, close_after, rule_reason};
 use super::upgrade;
 use crate::body::CountingBody;
+use crate::credentials::{self, OutBody};
 use crate::limits::UPSTREAM_RESPONSE_TIMEOUT;
 use crate::respond::{self, ProxyBody};
 
@@ -48,11 +49,20 @@ pub(crate) async fn handle(session: &Arc<Session>, req: Request<Incoming>) -> Re
         Ok(checked) => checked,
         Err(response) => return drain(req.into_body(), *response).await,
     };
-    if is_websocket_upgrade(req.method(), req.headers()) {
-        return upgrade::handle(session, req, checked, started).await;
-    }
+    let websocket = is_websocket_upgrade(req.method(), req.headers());
     let had_upgrade = req.headers().contains_key(header::UPGRADE);
-    let response = forward(session, req, &checked, started).await;
+    let binding = credentials::binding(&checked.view.generation, Some(checked.view.endpoint));
+    let mut prepared =
+        match credentials::prepare(&session.shared.credentials, req, binding.as_ref()).await {
+            Ok(prepared) => prepared,
+            Err(refused) => return refuse_credentials(session, &checked, &refused),
+        };
+    let mut checked = checked;
+    checked.reason = join_reason(checked.reason.take(), prepared.note.take());
+    if websocket {
+        return upgrade::handle(session, prepared.request, checked, started).await;
+    }
+    let response = forward(session, prepared, &checked, started).await;
     if had_upgrade {
         // The guard let raw bytes through after an upgrade request; without a 101
         // the connection must not carry further requests.
@@ -169,13 +179,53 @@ fn check(session: &Session, req: &Request<Incoming>) -> Result<Checked, Box<Resp
     })
 }
 
+/// A request refused for a credential placeholder (or its body): audited, answered,
+/// and the connection closed after the answer (its body may be unread).
+fn refuse_credentials(
+    session: &Session,
+    checked: &Checked,
+    refused: &credentials::Refused,
+) -> Response<ProxyBody> {
+    let status = refused.status();
+    let mut ev = session
+        .event(
+            checked.view.generation.number,
+            Action::Deny,
+            &checked.method,
+            &checked.path,
+            Some(status.as_u16()),
+        )
+        .with_reason(refused.reason());
+    ev.entry = checked.view.entry.clone();
+    ev.severity = ev.severity.max(cordon_audit::Severity::Medium);
+    session.shared.audit.emit(ev.into_event());
+    close_after(refused.response(
+        &session.target.host,
+        session.target.port,
+        session.caller.binary.as_deref(),
+    ))
+}
+
+/// `reason; note` (either may be absent).
+pub(crate) fn join_reason(reason: Option<String>, note: Option<String>) -> Option<String> {
+    match (reason, note) {
+        (Some(reason), Some(note)) => Some(format!("{reason}; {note}")),
+        (reason, note) => reason.or(note),
+    }
+}
+
 /// Sends an allowed request upstream and streams the response back.
 async fn forward(
     session: &Arc<Session>,
-    req: Request<Incoming>,
+    prepared: credentials::Prepared,
     checked: &Checked,
     started: Instant,
 ) -> Response<ProxyBody> {
+    let credentials::Prepared {
+        request: req,
+        tripped,
+        ..
+    } = prepared;
     let up = Arc::new(AtomicU64::new(0));
     let upstream_req = match to_upstream(req, checked, Arc::clone(&up), false) {
         Ok(req) => req,
@@ -228,6 +278,9 @@ async fn forward(
     };
     let response = match sent {
         Ok(Ok(response)) => response,
+        Ok(Err(_)) if tripped.load(Ordering::SeqCst) => {
+            return refuse_credentials(session, checked, &credentials::Refused::GuardedBody);
+        }
         Ok(Err(err)) => {
             return upstream_failed(
                 session,
@@ -259,6 +312,7 @@ async fn forward(
     let audit = session.shared.audit.clone();
     let (up_count, down_count) = (up, Arc::clone(&down));
     let on_end: crate::body::OnEnd = Box::new(move || {
+        credentials::mark_if_tripped(&mut ev, &tripped);
         ev.time_ms = cordon_audit::now_ms();
         ev.duration_ms = Some(elapsed_ms(started));
         ev.bytes_up = up_count.load(Ordering::Relaxed);
@@ -291,7 +345,7 @@ fn upstream_failed(
 /// original query, HTTP/1.1, hop-by-hop headers removed (the upgrade headers kept
 /// for a WebSocket upgrade), Host as the client sent it (already checked).
 pub(crate) fn to_upstream(
-    req: Request<Incoming>,
+    req: Request<OutBody>,
     checked: &Checked,
     up: Arc<AtomicU64>,
     websocket: bool,

@@ -37,7 +37,7 @@ mod upgrade;
 pub mod ws_frame;
 pub mod ws_relay;
 
-pub(crate) use exchange::strip_hop_by_hop;
+pub(crate) use exchange::{join_reason, strip_hop_by_hop};
 pub(crate) use forwarded::{Ruling, rule as rule_forwarded};
 pub(crate) use inspect::run;
 pub use inspect::{CLIENT_HANDSHAKE_TIMEOUT, Inspection};

@@ -19,8 +19,9 @@ use crate::body::CountingBody;
 use crate::dial::{DialFailure, dial};
 use crate::tls::UpstreamTls;
 
-/// Request bodies sent upstream: the client's, counted.
-pub(crate) type UpBody = CountingBody<hyper::body::Incoming>;
+/// Request bodies sent upstream: the client's (placeholder-guarded or substituted),
+/// counted.
+pub(crate) type UpBody = CountingBody<crate::credentials::OutBody>;
 
 /// Any byte stream an upstream HTTP connection can run on (TCP or TLS over TCP).
 trait Io: AsyncRead + AsyncWrite + Send + Unpin {}

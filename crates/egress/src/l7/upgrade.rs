@@ -16,7 +16,6 @@ use cordon_policy::{Protocol, Verdict};
 use http::header::HeaderName;
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
 use super::exchange::{Checked, elapsed_ms, strip_hop_by_hop, to_upstream};
@@ -30,7 +29,7 @@ const SEC_WEBSOCKET_EXTENSIONS: HeaderName = HeaderName::from_static("sec-websoc
 /// Forwards an allowed upgrade request; on `101`, relays the two connections.
 pub(crate) async fn handle(
     session: &Arc<Session>,
-    mut req: Request<Incoming>,
+    mut req: Request<crate::credentials::OutBody>,
     checked: Checked,
     started: Instant,
 ) -> Response<ProxyBody> {

@@ -144,7 +144,36 @@ pub(super) const PROFILES: &[Profile] = &[
             base_url: "http://inference.local/v1",
             // OpenClaw reads its provider from openclaw.json (models.providers.<name>
             // with baseUrl and a placeholder apiKey), not from the environment.
-            env: &[],
+            env: &[
+                // The configuration is mounted read-only: OpenClaw's own switch for
+                // that turns its config writes (setup, doctor, plugin installs,
+                // `config set`) into a clear refusal instead of a failed write.
+                EnvVar {
+                    name: "OPENCLAW_CONFIG_READONLY",
+                    value: "1",
+                },
+                // No update check (telemetry.openclaw.ai, refused by the policy):
+                // updating would rewrite the agent's own install anyway.
+                EnvVar {
+                    name: "OPENCLAW_NO_AUTO_UPDATE",
+                    value: "1",
+                },
+                // No anonymous usage report either.
+                EnvVar {
+                    name: "DO_NOT_TRACK",
+                    value: "1",
+                },
+                // OpenClaw's native file helper (@openclaw/fs-safe-linux-x64-gnu, an
+                // optional npm dependency) opens its lock files with openat2 only; the
+                // sandbox's seccomp filter answers openat2 with ENOSYS (it cannot check
+                // the mode inside `struct open_how`), which the helper takes as a hard
+                // failure ("failed to acquire gateway lock"). Its JavaScript fallback
+                // uses openat and works.
+                EnvVar {
+                    name: "OPENCLAW_FS_SAFE_NATIVE_MODE",
+                    value: "off",
+                },
+            ],
         },
         policy_yaml: include_str!("profiles/openclaw.yaml"),
     },

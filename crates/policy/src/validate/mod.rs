@@ -9,6 +9,7 @@ mod network;
 mod rules;
 
 use crate::error::Problem;
+use crate::model::MAX_HOLD_ON_DENY_SECONDS;
 use crate::model::{
     IdSpec, InferencePolicy, LandlockCompatibility, LandlockPolicy, NetworkSettings, Policy,
     ProcessPolicy, ResourcesPolicy,
@@ -83,9 +84,10 @@ pub(crate) fn validate(raw: RawPolicy, ctx: &mut Ctx) -> Policy {
         .network_settings
         .map_or_else(NetworkSettings::default, |s| NetworkSettings {
             transparent: s.transparent.unwrap_or(true),
-            hold_on_deny_seconds: s.hold_on_deny_seconds.as_ref().map_or(0, |v| {
-                non_negative(v, "network_settings.hold_on_deny_seconds", 0, ctx)
-            }),
+            hold_on_deny_seconds: s
+                .hold_on_deny_seconds
+                .as_ref()
+                .map_or(0, |v| hold_on_deny(v, ctx)),
         });
     Policy {
         version: 1,
@@ -236,6 +238,26 @@ fn non_negative(value: &S<i64>, field: &str, min: i64, ctx: &mut Ctx) -> u64 {
             0
         }
     }
+}
+
+/// `network_settings.hold_on_deny_seconds`: 0 up to [`MAX_HOLD_ON_DENY_SECONDS`].
+fn hold_on_deny(value: &S<i64>, ctx: &mut Ctx) -> u64 {
+    let field = "network_settings.hold_on_deny_seconds";
+    let seconds = non_negative(value, field, 0, ctx);
+    if seconds > MAX_HOLD_ON_DENY_SECONDS {
+        ctx.error(
+            field,
+            loc(value),
+            format!(
+                "{seconds} seconds is more than the maximum of {MAX_HOLD_ON_DENY_SECONDS}: a held connection keeps a connection slot and its client waiting"
+            ),
+            format!(
+                "write a number of seconds from 0 to {MAX_HOLD_ON_DENY_SECONDS} (0 = refuse at once)"
+            ),
+        );
+        return 0;
+    }
+    seconds
 }
 
 /// Appends `.child` to a field path.

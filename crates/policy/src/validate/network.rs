@@ -162,9 +162,20 @@ fn endpoint(raw: &S<RawEndpoint>, path: &str, ctx: &mut Ctx) -> Option<Endpoint>
             .as_ref()
             .filter(|p| !p.value.trim().is_empty())
         {
-            Some(provider) => Some(CredentialBinding {
-                provider: provider.value.clone(),
-            }),
+            Some(provider) => {
+                if !inspected {
+                    ctx.warn(
+                        field(path, "credential_binding"),
+                        loc(c),
+                        "credential_binding has no effect on an endpoint cordon does not inspect: its requests are never read, so no placeholder is swapped",
+                        "add `protocol: rest` (and no `tls: skip`) so the proxy can swap the placeholder in the request headers",
+                    );
+                }
+                Some(CredentialBinding {
+                    provider: provider.value.clone(),
+                    json_body: c.value.json_body.as_ref().is_some_and(|b| b.value),
+                })
+            }
             None => {
                 ctx.error(
                     field(path, "credential_binding.provider"),

@@ -231,6 +231,11 @@ fn openclaw_reaches_its_own_services_read_only_and_no_model_provider() {
             "allow   clawhub.ai  npm-node  GET  /api/v1/download/owner/skill",
             "allow   openclaw.ai  /usr/local/bin/node  GET  /",
             "allow   docs.openclaw.ai  npm-node  GET  /tools/clawhub",
+            "allow   catalog.openclaw.ai  npm-node  GET  /models/v1/catalog.json",
+            "request catalog.openclaw.ai  npm-node  POST  /models/v1/catalog.json",
+            "request catalog.openclaw.ai  npm-node  GET  /admin",
+            // The update check and usage report are off (environment) and refused.
+            "host    telemetry.openclaw.ai  npm-node  GET  /api/latest-version",
             // Tools the agent starts are other binaries.
             "binary  clawhub.ai  curl  GET  /api/v1/skills",
             "binary  docs.openclaw.ai  python  GET  /",

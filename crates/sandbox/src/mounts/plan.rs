@@ -253,6 +253,7 @@ pub(crate) fn plan(input: &PlanInput, mode: LandlockMode) -> Result<MountPlan, S
         );
         landlock_write.push(PathBuf::from(WORKDIR_INSIDE));
     }
+    pin_parents_in_workdir(input, &mut entries);
 
     // The sandbox's own mounts, highest priority.
     entries.insert("/tmp".into(), Entry::Tmpfs(TmpfsKind::Scratch));
@@ -346,6 +347,38 @@ fn inside_workdir(workdir: Option<&Path>, rest: &Path) -> Result<Option<HostNode
         }
         Ok(node) => Ok(Some(node)),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A read-only file inside the writable workdir (an agent's configuration in its state
+/// directory) is only as fixed as the directory holding it: the agent could rename the
+/// directory away and put its own file in a new one. Each such directory is therefore
+/// bound onto itself, read-write: a mount point cannot be renamed or removed by a process
+/// without CAP_SYS_ADMIN over the mount namespace, and the agent has none. A directory
+/// that is missing, is a symlink or leads through one is left alone (never followed).
+fn pin_parents_in_workdir(input: &PlanInput, entries: &mut BTreeMap<PathBuf, Entry>) {
+    for (inside, _) in &input.extra_ro_files {
+        let inside = normalize(inside);
+        let Some(parent) = inside.parent() else {
+            continue;
+        };
+        let Ok(rest) = parent.strip_prefix(WORKDIR_INSIDE) else {
+            continue;
+        };
+        if entries.contains_key(parent) {
+            continue;
+        }
+        if let Ok(Some(HostNode::Dir(source))) = inside_workdir(input.workdir.as_deref(), rest) {
+            entries.insert(
+                parent.to_path_buf(),
+                Entry::Host {
+                    source,
+                    read_only: false,
+                    dir: true,
+                    devices: false,
+                },
+            );
+        }
     }
 }
 

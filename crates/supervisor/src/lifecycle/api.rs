@@ -1,5 +1,6 @@
 //! The control API a named sandbox's supervisor serves on `control.sock` (routes in
-//! `cordon_control::api`): status, the policy in force and its hot reload, stop.
+//! `cordon_control::api`): status, the policy in force and its hot reload, stop, and
+//! the pending approvals (`approvals`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -48,6 +49,12 @@ pub(crate) fn router(api: Shared) -> Router {
         .route(api::STATUS, get(status))
         .route(api::POLICY, get(policy_get).put(policy_set))
         .route(api::STOP, post(stop))
+        .route(api::APPROVALS, get(super::approvals::list))
+        .route(
+            "/v1/approvals/{id}/approve",
+            post(super::approvals::approve),
+        )
+        .route("/v1/approvals/{id}/deny", post(super::approvals::deny))
         .with_state(api)
 }
 
@@ -66,6 +73,12 @@ async fn status(Extract(api): Extract<Shared>) -> Json<LiveStatus> {
         total_connections: stats.total_connections,
     };
     status.stopping = api.stop_requested.load(Ordering::Relaxed);
+    // The router's own serialisation, read back as the control API's mirror of it.
+    status.inference = api
+        .egress
+        .inference_status()
+        .and_then(|s| serde_json::to_value(s).ok())
+        .and_then(|v| serde_json::from_value(v).ok());
     Json(status)
 }
 

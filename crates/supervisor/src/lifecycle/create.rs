@@ -40,7 +40,23 @@ pub struct CreateOptions {
     pub log_max_bytes: u64,
     /// `--add-host NAME:IP` entries.
     pub add_hosts: Vec<String>,
+    /// The main process; empty with `agent.profile` set = the profile's command.
     pub command: Vec<OsString>,
+    /// `--agent`, `--agent-bin`, `--preset`, `--provider`/`--model` (see `agents`).
+    pub agent: crate::agents::AgentOptions,
+    /// `--secret ENV=PROVIDER` specs (see `credentials`).
+    pub secrets: Vec<String>,
+}
+
+/// The profile's variables, and `PATH` with the agent's directories first.
+fn agent_env(env: &mut Vec<(String, String)>, prepared: &crate::agents::Prepared) {
+    for (name, value) in &prepared.env {
+        env.retain(|(k, _)| k != name);
+        env.push((name.clone(), value.clone()));
+    }
+    if let Some((_, path)) = env.iter_mut().find(|(k, _)| k == "PATH") {
+        *path = crate::agents::prepend_path(path, &prepared.path_dirs);
+    }
 }
 
 /// How a start went.
@@ -87,26 +103,56 @@ pub fn create(
             (loaded.policy, text, source)
         }
     };
-    if options.command.is_empty() {
-        return Err(SupervisorError::StartFailed {
-            kind: FailureKind::Cordon,
-            message: "no command given".into(),
-        });
-    }
-    let command = options
-        .command
-        .iter()
-        .map(|a| utf8(a, "argument"))
-        .collect::<Result<Vec<_>, _>>()?;
+    let prepared = if options.agent.is_empty() {
+        None
+    } else {
+        let base = options
+            .policy_file
+            .is_some()
+            .then(|| (policy.clone(), policy_text.clone(), policy_source.clone()));
+        let host_path = std::env::var_os("PATH");
+        Some(crate::agents::prepare(
+            &options.name,
+            &options.agent,
+            base,
+            host_path.as_deref(),
+        )?)
+    };
+    let (policy, policy_text, policy_source) = match &prepared {
+        Some(p) => (
+            p.policy.clone(),
+            p.policy_text.clone(),
+            p.policy_source.clone(),
+        ),
+        None => (policy, policy_text, policy_source),
+    };
+    let command = match prepared.as_ref().and_then(|p| p.command.clone()) {
+        Some(command) if options.command.is_empty() => command,
+        _ if options.command.is_empty() => {
+            return Err(SupervisorError::StartFailed {
+                kind: FailureKind::Cordon,
+                message: "no command given".into(),
+            });
+        }
+        _ => options
+            .command
+            .iter()
+            .map(|a| utf8(a, "argument"))
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    let secrets = crate::credentials::records(&crate::credentials::issue(&options.secrets)?);
     let mut hosts = StaticHosts::new();
     for entry in &options.add_hosts {
         hosts.add_entry(entry)?;
     }
     let (env, warnings) = filter_env(std::env::vars_os(), &options.env);
-    let env = env
+    let mut env = env
         .iter()
         .map(|(k, v)| Ok((utf8(k, "variable")?, utf8(v, "value of")?)))
         .collect::<Result<Vec<_>, SupervisorError>>()?;
+    if let Some(prepared) = &prepared {
+        agent_env(&mut env, prepared);
+    }
     if let Some(dir) = &options.workdir {
         crate::workdir::Workdir::given(dir)?;
     }
@@ -121,22 +167,33 @@ pub fn create(
     let built = (|| {
         create_private_dir(&staging.join("logs"))
             .map_err(|e| SupervisorError::state(&staging, e))?;
-        let (workdir, owned) = match &options.workdir {
-            Some(dir) => (
-                std::path::absolute(dir).unwrap_or_else(|_| dir.clone()),
-                false,
-            ),
+        // As root the agent is an unprivileged mapped id: what it owns is given to it.
+        let ids = IdMapping::for_invoker(identity(&policy))?;
+        let owner = ids.rootful.then_some((ids.host_uid, ids.host_gid));
+        let (workdir, owned, host_workdir) = match &options.workdir {
+            Some(dir) => {
+                let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+                (dir.clone(), false, dir)
+            }
             None => {
                 let dir = staging.join("workdir");
                 create_private_dir(&dir).map_err(|e| SupervisorError::state(&dir, e))?;
-                // As root the agent is an unprivileged mapped id: give it its workdir.
-                let ids = IdMapping::for_invoker(identity(&policy))?;
-                if ids.rootful {
-                    std::os::unix::fs::chown(&dir, Some(ids.host_uid), Some(ids.host_gid))
+                if let Some((uid, gid)) = owner {
+                    std::os::unix::fs::chown(&dir, Some(uid), Some(gid))
                         .map_err(|e| SupervisorError::state(&dir, e))?;
                 }
-                (final_path.join("workdir"), true)
+                (final_path.join("workdir"), true, dir)
             }
+        };
+        let extra_ro_files = match &prepared {
+            Some(prepared) => crate::agents::install(
+                prepared,
+                &host_workdir,
+                &staging.join("agent"),
+                &final_path.join("agent"),
+                owner,
+            )?,
+            None => Vec::new(),
         };
         let meta = Meta {
             version: 1,
@@ -150,6 +207,8 @@ pub fn create(
             log_max_bytes: options.log_max_bytes,
             add_hosts: options.add_hosts.clone(),
             policy_source,
+            extra_ro_files,
+            secrets,
         };
         // Synced by the supervisor once the sandbox runs (off the caller's path).
         let later = Durability::Later;

@@ -5,12 +5,16 @@
 //! - `create`: laying out a sandbox and detaching its supervisor;
 //! - `supervise`: the supervisor process (spawn, serve, wait, restart);
 //! - `api`, `exec_server`: what the supervisor serves on its two sockets;
+//! - `approvals`: approving (a new policy generation) and dismissing pending requests;
 //! - `client`: the CLI's side of `exec` and `policy get/set`;
+//! - `approvals_client`: the CLI's side of `approvals`, `approve`, `deny`;
 //! - `inspect`: `list` and `status`;
 //! - `remove`: `stop` and `rm`;
 //! - `logs`: the main process's log (writer with rotation, reader with follow).
 
 mod api;
+mod approvals;
+mod approvals_client;
 pub(crate) mod client;
 mod create;
 mod exec_server;
@@ -19,6 +23,8 @@ pub(crate) mod logs;
 pub(crate) mod remove;
 mod supervise;
 
+pub use approvals_client::{approvals, approve, deny};
+pub use cordon_control::api::{Approval, Approve, Approved};
 pub use client::{ExecOptions, exec, policy_get, policy_set};
 pub use create::{CreateOptions, Started, create, start};
 pub use inspect::{Status, Summary, list, status};

@@ -229,6 +229,8 @@ fn run_once(
     let mut env: Vec<(OsString, OsString)> =
         meta.env.iter().map(|(k, v)| (k.into(), v.into())).collect();
     override_env(&mut env, proxy_env(PROXY_LISTEN));
+    let placeholders = crate::credentials::restore(&meta.secrets)?;
+    override_env(&mut env, crate::credentials::env(&placeholders));
     let mut spec = sandbox_spec(
         &loaded.policy,
         RunRequest {
@@ -243,6 +245,13 @@ fn run_once(
     );
     spec.proxy_listen = Some(PROXY_LISTEN);
     spec.exec = true;
+    if !meta.extra_ro_files.is_empty() {
+        let ids = cordon_sandbox::IdMapping::for_invoker(spec.identity)?;
+        let owner = ids.rootful.then_some((ids.host_uid, ids.host_gid));
+        crate::agents::ensure_mount_points(&meta.workdir, &meta.extra_ro_files, owner)?;
+        spec.extra_ro_files
+            .extend(meta.extra_ro_files.iter().cloned());
+    }
     let capture = TransparentPlan::prepare(&loaded.policy, &name, &mut spec)?;
     let mut plan = EgressPlan::prepare(
         &loaded.policy,
@@ -255,6 +264,8 @@ fn run_once(
     // The CA lives with the sandbox's state, so `start` keeps the same one.
     let trust = TrustPlan::prepare(&name, &dir.path().join("ca"), None, &mut spec)?;
     plan.inspection = Some(trust.inspection());
+    let (credentials, secret_warnings) = crate::credentials::substitutor(placeholders);
+    plan.credentials = Arc::new(credentials);
     let log = Arc::new(Mutex::new(
         LogFile::open(&dir.log_path(), meta.log_max_bytes)
             .map_err(|e| SupervisorError::state(&dir.log_path(), e))?,
@@ -295,6 +306,10 @@ fn run_once(
     let (mut layers, mut warnings) = notices(sandbox.notices());
     layers.push(capture.line);
     warnings.extend(capture.warning);
+    for warning in secret_warnings {
+        eprintln!("cordon: warning: {warning}");
+        warnings.push(warning);
+    }
     let api = Arc::new(api::Api {
         name: name.clone(),
         dir: Arc::clone(dir),
@@ -331,6 +346,7 @@ fn run_once(
             },
             ca_fingerprint: Some(trust.fingerprint()),
             stopping: false,
+            inference: None,
         },
         policy_text: Mutex::new((policy_text, meta.policy_source.clone())),
     });

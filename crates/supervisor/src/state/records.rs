@@ -68,6 +68,14 @@ pub struct Meta {
     pub add_hosts: Vec<String>,
     /// Where the policy came from (the file given, then `policy set` files; `default`).
     pub policy_source: String,
+    /// Files cordon wrote for the agent, mounted read-only at every start:
+    /// `(inside, host)` (`create --agent`; see `agents/files.rs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_ro_files: Vec<(PathBuf, PathBuf)>,
+    /// `--secret ENV=PROVIDER`: the placeholders issued at `create` (opaque, not
+    /// secret; the real values stay in the credential store), kept for every start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<crate::credentials::SecretRecord>,
 }
 
 /// The sandbox's state as recorded; what is shown also depends on the lock (see

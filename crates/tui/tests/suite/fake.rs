@@ -200,6 +200,7 @@ impl Source for Fake {
             },
             ca_fingerprint: None,
             stopping: false,
+            inference: None,
         }))
     }
 

@@ -249,3 +249,48 @@ fn policy_paths_below_sandbox_name_the_workdir() {
             .contains("include_workdir: false")
     );
 }
+
+#[test]
+fn the_directory_of_a_read_only_file_in_the_workdir_is_pinned_unless_it_is_a_link() {
+    let workdir = tempfile::tempdir().unwrap();
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::create_dir(workdir.path().join(".agent")).unwrap();
+    std::fs::write(workdir.path().join(".agent/config.json"), "{}").unwrap();
+    std::os::unix::fs::symlink("/etc", workdir.path().join(".planted")).unwrap();
+    let input = PlanInput {
+        workdir: Some(workdir.path().to_path_buf()),
+        extra_ro_files: vec![
+            ("/sandbox/.agent/config.json".into(), config.path().into()),
+            ("/sandbox/.planted/config.json".into(), config.path().into()),
+            ("/sandbox/top.json".into(), config.path().into()),
+        ],
+        ..PlanInput::default()
+    };
+    let plan = plan(&input, LandlockMode::BestEffort).unwrap();
+    // The state directory becomes a mount point (read-write, bound onto itself), then
+    // the file is mounted read-only inside it.
+    let pinned = find(&plan, "/sandbox/.agent").unwrap();
+    let source = match pinned.action {
+        Action::Bind {
+            source,
+            read_only: false,
+            dir: true,
+            ..
+        } => source,
+        ref other => panic!("{other:?}"),
+    };
+    let canonical = std::fs::canonicalize(workdir.path()).unwrap();
+    assert_eq!(plan.sources[source], canonical.join(".agent"));
+    let steps = steps_at(&plan);
+    let dir_at = steps.iter().position(|s| s == "/sandbox/.agent").unwrap();
+    let file_at = steps
+        .iter()
+        .position(|s| s == "/sandbox/.agent/config.json")
+        .unwrap();
+    assert!(dir_at < file_at, "{steps:?}");
+    // A symlink in the workdir is never followed to pin what it points at; the
+    // workdir itself is not bound twice.
+    assert!(find(&plan, "/sandbox/.planted").is_none());
+    assert!(!plan.sources.contains(&PathBuf::from("/etc")));
+    assert_eq!(steps.iter().filter(|s| *s == "/sandbox").count(), 1);
+}

@@ -1,0 +1,523 @@
+//! `cordon onboard` and `cordon create --agent`, end to end with the real binary, as
+//! root and rootless. The agent is a fake `openclaw` (a shell script that stays up),
+//! found on the PATH given to cordon or through `--agent-bin`: what is tested is
+//! cordon's side (profile policy + presets, the route, the generated configuration
+//! mounted read-only beside a writable state directory, the install hint, flags and
+//! prompts), not OpenClaw itself (its own end-to-end test does that).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+use super::common::{MODES, Mode, NOBODY, Run, WorldDir, cordon, cordon_bin, require};
+use super::lifecycle::eventually;
+
+/// A fake agent: prints a line, then stays up until stopped.
+const FAKE_AGENT: &str = "#!/bin/sh\necho \"fake agent up: $*\"\nwhile :; do sleep 3600; done\n";
+
+/// One user's world: state and configuration directories, and a PATH holding a fake
+/// `openclaw` (or not).
+struct World {
+    mode: Mode,
+    dir: WorldDir,
+}
+
+impl World {
+    fn new(mode: Mode) -> World {
+        let dir = WorldDir::new(true);
+        let bin = dir.file("agents/bin/openclaw", FAKE_AGENT);
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        World { mode, dir }
+    }
+
+    fn agent_dir(&self) -> PathBuf {
+        self.dir.path().join("agents/bin")
+    }
+
+    /// `cordon <args>` as this world's user; `with_agent` puts the fake on PATH.
+    fn run_with(&self, args: &[&str], with_agent: bool) -> Run {
+        let path = if with_agent {
+            format!("{}:/usr/bin:/bin", self.agent_dir().display())
+        } else {
+            "/usr/bin:/bin".to_owned()
+        };
+        cordon(self.mode, args)
+            .env(
+                "XDG_STATE_HOME",
+                self.dir.path().join("state").to_str().unwrap(),
+            )
+            .env(
+                "XDG_CONFIG_HOME",
+                self.dir.path().join("config").to_str().unwrap(),
+            )
+            .env("PATH", &path)
+            .env("SHELL", "/bin/sh")
+            .run()
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, true)
+    }
+
+    fn list_is_empty(&self) -> bool {
+        self.run(&["list", "--json"]).ok().trim() == "[]"
+    }
+
+    fn status(&self, name: &str) -> Value {
+        serde_json::from_str(self.run(&["status", name, "--json"]).ok()).unwrap()
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let dir = self.dir.path().join("state/cordon/sandboxes");
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if let Some(name) = entry.file_name().to_str()
+                && !name.starts_with('.')
+            {
+                let _ = self.run(&["rm", "--force", name]);
+            }
+        }
+    }
+}
+
+/// The onboarding flags of a script, with a provider created on the way (no key: an
+/// OpenAI-compatible server that needs none; nothing is sent to it here).
+fn onboard_flags(name: &str) -> Vec<String> {
+    [
+        "onboard",
+        "--non-interactive",
+        "--agent",
+        "openclaw",
+        "--provider",
+        "local",
+        "--provider-type",
+        "openai-compatible",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        "--no-key",
+        "--model",
+        "m1",
+        "--preset",
+        "pypi",
+        "--name",
+        name,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+fn refs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn onboard_non_interactive_runs_the_agent_with_its_policy_and_readonly_config() {
+    for mode in MODES {
+        let world = World::new(mode);
+        let run = world.run(&refs(&onboard_flags("asst")));
+        let out = run.ok();
+        for expected in [
+            "sandbox asst is running",
+            "cordon connect asst",
+            "cordon logs -f asst",
+            "cordon term",
+            "profile openclaw + presets pypi",
+            "/sandbox/.openclaw/openclaw.json",
+        ] {
+            assert!(
+                out.contains(expected),
+                "{mode:?}: no {expected:?} in\n{out}"
+            );
+        }
+
+        // It answers `status`, running the profile's command through the fake.
+        let status = world.status("asst");
+        assert_eq!(status["state"], "running", "{mode:?}: {status:#}");
+        let command: Vec<&str> = status["meta"]["command"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            command[0],
+            world.agent_dir().join("openclaw").to_str().unwrap()
+        );
+        assert_eq!(
+            command[1..],
+            ["gateway", "run", "--bind", "loopback", "--port", "18789"]
+        );
+        assert!(eventually(|| {
+            world
+                .run(&["logs", "asst"])
+                .stdout
+                .contains("fake agent up: gateway run")
+        }));
+
+        // The written policy: the profile, the preset, the route; and it validates.
+        let policy = world.run(&["policy", "get", "asst"]).ok().to_owned();
+        let file = world.dir.file("written-policy.yaml", &policy);
+        world
+            .run(&["policy", "validate", file.to_str().unwrap()])
+            .ok();
+        for expected in [
+            "openclaw:",
+            "pypi:",
+            "clawhub.ai",
+            "pypi.org",
+            "provider: local",
+            "model: m1",
+        ] {
+            assert!(
+                policy.contains(expected),
+                "{mode:?}: no {expected:?} in\n{policy}"
+            );
+        }
+        // The fake's directory was made visible (it is not under a listed path).
+        assert!(
+            policy.contains(world.agent_dir().to_str().unwrap()),
+            "{policy}"
+        );
+
+        // The configuration: inference.local with the placeholder key, read-only.
+        let config = world
+            .run(&[
+                "exec",
+                "asst",
+                "--",
+                "cat",
+                "/sandbox/.openclaw/openclaw.json",
+            ])
+            .ok()
+            .to_owned();
+        let config: Value = serde_json::from_str(&config).unwrap();
+        assert_eq!(
+            config["models"]["providers"]["cordon"]["baseUrl"],
+            "http://inference.local/v1"
+        );
+        assert_eq!(
+            config["agents"]["defaults"]["model"]["primary"],
+            "cordon/m1"
+        );
+        let write = "echo '{}' > /sandbox/.openclaw/openclaw.json";
+        let blocked = world.run(&["exec", "asst", "--", "sh", "-c", write]);
+        assert_ne!(
+            blocked.code, 0,
+            "{mode:?}: the agent rewrote its config: {blocked:?}"
+        );
+        assert!(blocked.stderr.contains("Read-only"), "{blocked:?}");
+        // Nor can it move the state directory away to write a config of its own
+        // there: the directory is a mount point (renaming a plain one is the twin).
+        let swap = "mv /sandbox/.openclaw /sandbox/.moved";
+        let swapped = world.run(&["exec", "asst", "--", "sh", "-c", swap]);
+        assert_ne!(swapped.code, 0, "{mode:?}: state dir moved: {swapped:?}");
+        let plain = "mkdir /sandbox/plain && mv /sandbox/plain /sandbox/plain2 && echo moved";
+        let moved = world.run(&["exec", "asst", "--", "sh", "-c", plain]);
+        assert_eq!(moved.ok().trim(), "moved", "{mode:?}");
+        // The allowed twin: the state directory beside it is the agent's own.
+        let state = "echo kept > /sandbox/.openclaw/state.txt && cat /sandbox/.openclaw/state.txt";
+        let allowed = world.run(&["exec", "asst", "--", "sh", "-c", state]);
+        assert_eq!(allowed.ok().trim(), "kept", "{mode:?}");
+        // Env: the agent's directory first on PATH.
+        let path = world.run(&["exec", "asst", "--", "sh", "-c", "echo $PATH"]);
+        assert!(
+            path.ok().starts_with(world.agent_dir().to_str().unwrap()),
+            "{path:?}"
+        );
+
+        // Through stop/start the configuration stays cordon's and read-only.
+        world.run(&["stop", "asst"]).ok();
+        world.run(&["start", "asst"]).ok();
+        let again = world.run(&["exec", "asst", "--", "sh", "-c", write]);
+        assert_ne!(
+            again.code, 0,
+            "{mode:?}: writable after a restart: {again:?}"
+        );
+        let config = world.run(&[
+            "exec",
+            "asst",
+            "--",
+            "cat",
+            "/sandbox/.openclaw/openclaw.json",
+        ]);
+        assert!(config.ok().contains("inference.local"), "{config:?}");
+        world.run(&["rm", "--force", "asst"]).ok();
+    }
+}
+
+#[test]
+fn onboard_without_the_agent_installed_names_the_install_command() {
+    for mode in MODES {
+        let world = World::new(mode);
+        let run = world.run_with(&refs(&onboard_flags("x")), false);
+        assert_eq!(run.code, 127, "{mode:?}: {run:?}");
+        assert!(run.stderr.contains("npm install -g openclaw"), "{run:?}");
+        assert_eq!(run.stderr.trim().lines().count(), 1, "one line: {run:?}");
+        // `create --agent` says the same; `--agent-bin` to a missing file names it.
+        let run = world.run_with(&["create", "y", "--agent", "openclaw"], false);
+        assert_eq!(run.code, 127, "{run:?}");
+        assert!(run.stderr.contains("npm install -g openclaw"), "{run:?}");
+        let run = world.run(&[
+            "create",
+            "y",
+            "--agent",
+            "openclaw",
+            "--agent-bin",
+            "/nonexistent/oc",
+        ]);
+        assert_eq!(run.code, 127, "{run:?}");
+        assert!(run.stderr.contains("/nonexistent/oc"), "{run:?}");
+        assert!(!world.dir.path().join("state/cordon/sandboxes/y").exists());
+    }
+}
+
+#[test]
+fn onboard_non_interactive_names_each_missing_flag() {
+    let world = World::new(Mode::Root);
+    let flags = onboard_flags("n");
+    // Drop one choice at a time: the error names its flag, nothing is created.
+    for (drop, flag) in [
+        ("--agent", "--agent"),
+        ("--name", "--name"),
+        ("--model", "--model"),
+    ] {
+        let mut args = flags.clone();
+        let at = args.iter().position(|a| a == drop).unwrap();
+        args.drain(at..at + 2);
+        let run = world.run(&refs(&args));
+        assert_eq!(run.code, 125, "{drop}: {run:?}");
+        assert!(run.stderr.contains(flag), "{drop}: {run:?}");
+    }
+    let run = world.run(&[
+        "onboard",
+        "--non-interactive",
+        "--agent",
+        "generic",
+        "--name",
+        "g",
+    ]);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(run.stderr.contains("--provider"), "{run:?}");
+    // An unknown provider without a type: how to create it.
+    let run = world.run(&[
+        "onboard",
+        "--non-interactive",
+        "--agent",
+        "generic",
+        "--provider",
+        "nope",
+        "--name",
+        "g",
+    ]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("--provider-type"), "{run:?}");
+    // No terminal and no --non-interactive: refused, not guessed.
+    let run = world.run(&["onboard"]);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(run.stderr.contains("terminal"), "{run:?}");
+    assert!(run.stderr.contains("--non-interactive"), "{run:?}");
+    assert!(!world.dir.path().join("state/cordon/sandboxes/n").exists());
+}
+
+#[test]
+fn create_agent_generic_sets_the_route_variables_and_presets() {
+    for mode in MODES {
+        let world = World::new(mode);
+        let run = world.run(&[
+            "create", "gen", "--agent", "generic", "--preset", "github", "--", "sleep", "100000",
+        ]);
+        run.ok();
+        assert_eq!(world.status("gen")["state"], "running");
+        let env = world.run(&[
+            "exec",
+            "gen",
+            "--",
+            "sh",
+            "-c",
+            "echo $OPENAI_BASE_URL $ANTHROPIC_BASE_URL $OPENAI_API_KEY",
+        ]);
+        assert_eq!(
+            env.ok().trim(),
+            "http://inference.local/v1 http://inference.local cordon-inference-placeholder",
+            "{mode:?}"
+        );
+        let policy = world.run(&["policy", "get", "gen"]).ok().to_owned();
+        assert!(
+            policy.contains("profile generic + presets github"),
+            "{policy}"
+        );
+        assert!(policy.contains("github:"), "{policy}");
+        // Unknown profile and unknown preset are invalid input (exit 1), nothing made.
+        let run = world.run(&["create", "bad", "--agent", "nope", "--", "true"]);
+        assert_eq!(run.code, 1, "{run:?}");
+        assert!(run.stderr.contains("generic"), "{run:?}");
+        let run = world.run(&[
+            "create", "bad", "--agent", "generic", "--preset", "nope", "--", "true",
+        ]);
+        assert_eq!(run.code, 1, "{run:?}");
+        assert!(!world.dir.path().join("state/cordon/sandboxes/bad").exists());
+    }
+}
+
+/// A private tmux server running one 100×40 session.
+struct Tmux {
+    socket: PathBuf,
+    _dir: WorldDir,
+}
+
+impl Tmux {
+    fn start(command: &str) -> Tmux {
+        require("tmux");
+        let dir = WorldDir::new(true);
+        let tmux = Tmux {
+            socket: dir.path().join("tmux.sock"),
+            _dir: dir,
+        };
+        tmux.run(&[
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            "100",
+            "-y",
+            "40",
+            command,
+        ]);
+        tmux.run(&["set-option", "-t", "t", "remain-on-exit", "on"]);
+        tmux
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "tmux {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    #[track_caller]
+    fn wait_for(&self, needle: &str) -> String {
+        let mut screen = String::new();
+        let found = eventually(|| {
+            screen = self.run(&["capture-pane", "-p", "-t", "t", "-S", "-100"]);
+            screen.contains(needle)
+        });
+        assert!(found, "the screen never showed {needle:?}:\n{screen}");
+        screen
+    }
+
+    fn keys(&self, text: &str) {
+        self.run(&["send-keys", "-t", "t", "-l", text]);
+    }
+
+    fn press(&self, key: &str) {
+        self.run(&["send-keys", "-t", "t", key]);
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .output();
+    }
+}
+
+#[test]
+fn onboard_interactive_under_tmux_reaches_the_summary_without_echoing_the_key() {
+    for mode in MODES {
+        interactive_onboarding(mode);
+    }
+}
+
+/// The shell command running `cordon onboard` as `world`'s user in the tmux pane; the
+/// pane stays with the exit code printed.
+fn onboard_command(world: &World) -> String {
+    let user = match world.mode {
+        Mode::Root => String::new(),
+        Mode::Rootless => {
+            require("setpriv");
+            format!("setpriv --reuid={NOBODY} --regid={NOBODY} --clear-groups ")
+        }
+    };
+    format!(
+        "{user}env -u OPENAI_API_KEY XDG_STATE_HOME={} XDG_CONFIG_HOME={} PATH={}:/usr/bin:/bin {} onboard; echo onboard-exit=$?; sleep 3600",
+        world.dir.path().join("state").display(),
+        world.dir.path().join("config").display(),
+        world.agent_dir().display(),
+        cordon_bin(world.mode).display()
+    )
+}
+
+#[test]
+fn onboard_interactive_escape_cancels_with_nothing_created() {
+    let world = World::new(Mode::Root);
+    let tmux = Tmux::start(&onboard_command(&world));
+    tmux.wait_for("Agent profile");
+    tmux.press("Escape");
+    let screen = tmux.wait_for("onboard-exit=");
+    assert!(screen.contains("onboard-exit=130"), "{screen}");
+    assert!(screen.contains("nothing was created"), "{screen}");
+    assert!(!world.dir.path().join("state/cordon/sandboxes").exists() || world.list_is_empty());
+}
+
+fn interactive_onboarding(mode: Mode) {
+    let world = World::new(mode);
+    let secret = "sk-onboard-typed-secret-4242";
+    let tmux = Tmux::start(&onboard_command(&world));
+    tmux.wait_for("Agent profile");
+    tmux.press("Enter"); // openclaw, the first profile
+    tmux.wait_for("Provider type");
+    tmux.press("Enter"); // openai
+    tmux.wait_for("Provider name");
+    tmux.press("Enter"); // default: openai
+    tmux.wait_for("API base URL");
+    tmux.press("Enter"); // the type's default
+    tmux.wait_for("API key");
+    // OPENAI_API_KEY is unset, so the cursor starts on "type it (input hidden)".
+    tmux.wait_for("type it");
+    tmux.press("Enter");
+    tmux.wait_for("API key:");
+    tmux.keys(secret);
+    tmux.press("Enter");
+    tmux.wait_for("Model at openai");
+    tmux.keys("m1");
+    tmux.press("Enter");
+    tmux.wait_for("Presets");
+    tmux.press("Space"); // pypi, the first preset
+    tmux.press("Enter");
+    tmux.wait_for("Sandbox name");
+    tmux.press("Enter"); // default: my-openclaw
+    let screen = tmux.wait_for("onboard-exit=");
+    assert!(screen.contains("onboard-exit=0"), "{screen}");
+    for expected in [
+        "sandbox my-openclaw is running",
+        "cordon connect my-openclaw",
+        "pypi",
+    ] {
+        assert!(screen.contains(expected), "no {expected:?} in\n{screen}");
+    }
+    assert!(
+        !screen.contains(secret),
+        "the typed key was echoed:\n{screen}"
+    );
+    assert_eq!(world.status("my-openclaw")["state"], "running", "{mode:?}");
+    let providers = world.run(&["provider", "list", "--json"]).ok().to_owned();
+    assert!(providers.contains("\"openai\""), "{providers}");
+    assert!(!providers.contains(secret));
+}
