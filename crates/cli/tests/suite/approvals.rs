@@ -11,15 +11,13 @@
 //! test names at it); every blocked attempt has an allowed twin.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use serde_json::Value;
 
-use super::common::{MODES, Mode, NOBODY, WorldDir, cordon_bin, policy_yaml, require};
+use super::common::{MODES, Mode, NOBODY, cordon_bin, policy_yaml, require};
 use super::egress_run::network;
 use super::egress_run::server::TestServer;
 use super::lifecycle::{Fleet, eventually};
+use super::tmux::Tmux;
 
 /// Creates sandbox `name` (idle main process) allowing curl to `api.test:port` only,
 /// with `extra` appended to the policy; the test names all point at 127.0.0.1.
@@ -364,73 +362,6 @@ fn approvals_cover_transparently_captured_connections() {
         assert_eq!(direct(q), "200", "{mode:?}");
         let audit = fleet.run(["logs", "tp", "--audit"]);
         assert!(audit.ok().contains("approval "), "{audit:?}");
-    }
-}
-
-/// A private tmux server with one 80×24 session running `command`.
-struct Tmux {
-    socket: PathBuf,
-    _dir: WorldDir,
-}
-
-impl Tmux {
-    fn start(command: &str) -> Tmux {
-        require("tmux");
-        let dir = WorldDir::new(true);
-        let tmux = Tmux {
-            socket: dir.path().join("tmux.sock"),
-            _dir: dir,
-        };
-        tmux.run(&[
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-s",
-            "t",
-            "-x",
-            "80",
-            "-y",
-            "24",
-            command,
-        ]);
-        tmux
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("run tmux");
-        assert!(out.status.success(), "tmux {args:?}: {out:?}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    #[track_caller]
-    fn wait_for(&self, needles: &[&str]) -> String {
-        let mut screen = String::new();
-        let found = eventually(|| {
-            screen = self.run(&["capture-pane", "-p", "-t", "t"]);
-            needles.iter().all(|n| screen.contains(n))
-        });
-        assert!(found, "the screen never showed {needles:?}:\n{screen}");
-        screen
-    }
-
-    fn keys(&self, keys: &str) {
-        self.run(&["send-keys", "-t", "t", "-l", keys]);
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.socket)
-            .arg("kill-server")
-            .output();
     }
 }
 

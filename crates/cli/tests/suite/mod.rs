@@ -16,6 +16,7 @@ mod sandbox_escape;
 mod sandbox_network;
 mod sandbox_run;
 mod tls_run;
+mod tmux;
 mod transparent;
 mod tui_cli_quality;
 mod tui_term;

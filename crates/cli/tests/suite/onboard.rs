@@ -8,12 +8,12 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::Command;
 
 use serde_json::Value;
 
 use super::common::{MODES, Mode, NOBODY, Run, WorldDir, cordon, cordon_bin, require};
 use super::lifecycle::eventually;
+use super::tmux::Tmux;
 
 /// A fake agent: prints a line, then stays up until stopped.
 const FAKE_AGENT: &str = "#!/bin/sh\necho \"fake agent up: $*\"\nwhile :; do sleep 3600; done\n";
@@ -366,78 +366,6 @@ fn create_agent_generic_sets_the_route_variables_and_presets() {
     }
 }
 
-/// A private tmux server running one 100×40 session.
-struct Tmux {
-    socket: PathBuf,
-    _dir: WorldDir,
-}
-
-impl Tmux {
-    fn start(command: &str) -> Tmux {
-        require("tmux");
-        let dir = WorldDir::new(true);
-        let tmux = Tmux {
-            socket: dir.path().join("tmux.sock"),
-            _dir: dir,
-        };
-        tmux.run(&[
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-s",
-            "t",
-            "-x",
-            "100",
-            "-y",
-            "40",
-            command,
-        ]);
-        tmux.run(&["set-option", "-t", "t", "remain-on-exit", "on"]);
-        tmux
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "tmux {args:?}: {out:?}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    #[track_caller]
-    fn wait_for(&self, needle: &str) -> String {
-        let mut screen = String::new();
-        let found = eventually(|| {
-            screen = self.run(&["capture-pane", "-p", "-t", "t", "-S", "-100"]);
-            screen.contains(needle)
-        });
-        assert!(found, "the screen never showed {needle:?}:\n{screen}");
-        screen
-    }
-
-    fn keys(&self, text: &str) {
-        self.run(&["send-keys", "-t", "t", "-l", text]);
-    }
-
-    fn press(&self, key: &str) {
-        self.run(&["send-keys", "-t", "t", key]);
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.socket)
-            .arg("kill-server")
-            .output();
-    }
-}
-
 #[test]
 fn onboard_interactive_under_tmux_reaches_the_summary_without_echoing_the_key() {
     for mode in MODES {
@@ -467,10 +395,10 @@ fn onboard_command(world: &World) -> String {
 #[test]
 fn onboard_interactive_escape_cancels_with_nothing_created() {
     let world = World::new(Mode::Root);
-    let tmux = Tmux::start(&onboard_command(&world));
-    tmux.wait_for("Agent profile");
+    let tmux = Tmux::sized(&onboard_command(&world), 100, 40);
+    tmux.wait_in_history(&["Agent profile"]);
     tmux.press("Escape");
-    let screen = tmux.wait_for("onboard-exit=");
+    let screen = tmux.wait_in_history(&["onboard-exit="]);
     assert!(screen.contains("onboard-exit=130"), "{screen}");
     assert!(screen.contains("nothing was created"), "{screen}");
     assert!(!world.dir.path().join("state/cordon/sandboxes").exists() || world.list_is_empty());
@@ -479,31 +407,31 @@ fn onboard_interactive_escape_cancels_with_nothing_created() {
 fn interactive_onboarding(mode: Mode) {
     let world = World::new(mode);
     let secret = "sk-onboard-typed-secret-4242";
-    let tmux = Tmux::start(&onboard_command(&world));
-    tmux.wait_for("Agent profile");
+    let tmux = Tmux::sized(&onboard_command(&world), 100, 40);
+    tmux.wait_in_history(&["Agent profile"]);
     tmux.press("Enter"); // openclaw, the first profile
-    tmux.wait_for("Provider type");
+    tmux.wait_in_history(&["Provider type"]);
     tmux.press("Enter"); // openai
-    tmux.wait_for("Provider name");
+    tmux.wait_in_history(&["Provider name"]);
     tmux.press("Enter"); // default: openai
-    tmux.wait_for("API base URL");
+    tmux.wait_in_history(&["API base URL"]);
     tmux.press("Enter"); // the type's default
-    tmux.wait_for("API key");
+    tmux.wait_in_history(&["API key"]);
     // OPENAI_API_KEY is unset, so the cursor starts on "type it (input hidden)".
-    tmux.wait_for("type it");
+    tmux.wait_in_history(&["type it"]);
     tmux.press("Enter");
-    tmux.wait_for("API key:");
+    tmux.wait_in_history(&["API key:"]);
     tmux.keys(secret);
     tmux.press("Enter");
-    tmux.wait_for("Model at openai");
+    tmux.wait_in_history(&["Model at openai"]);
     tmux.keys("m1");
     tmux.press("Enter");
-    tmux.wait_for("Presets");
+    tmux.wait_in_history(&["Presets"]);
     tmux.press("Space"); // pypi, the first preset
     tmux.press("Enter");
-    tmux.wait_for("Sandbox name");
+    tmux.wait_in_history(&["Sandbox name"]);
     tmux.press("Enter"); // default: my-openclaw
-    let screen = tmux.wait_for("onboard-exit=");
+    let screen = tmux.wait_in_history(&["onboard-exit="]);
     assert!(screen.contains("onboard-exit=0"), "{screen}");
     for expected in [
         "sandbox my-openclaw is running",

@@ -5,112 +5,13 @@
 //! Colours appear on a terminal and disappear with `NO_COLOR` (a pair).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-use super::common::{Mode, NOBODY, WorldDir, cordon_bin, require};
+use super::common::{Mode, NOBODY, cordon_bin, require};
 use super::egress_run::server::TestServer;
 use super::egress_run::{network, policy_file};
 use super::lifecycle::{Fleet, eventually};
-
-/// A private tmux server with one 80×24 session running `command` under `sh`.
-struct Tmux {
-    socket: PathBuf,
-    _dir: WorldDir,
-}
-
-impl Tmux {
-    fn start(command: &str) -> Tmux {
-        require("tmux");
-        let dir = WorldDir::new(true);
-        let tmux = Tmux {
-            socket: dir.path().join("tmux.sock"),
-            _dir: dir,
-        };
-        tmux.run(&[
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-s",
-            "t",
-            "-x",
-            "80",
-            "-y",
-            "24",
-            command,
-        ]);
-        // Keep the pane after the command ends, to inspect what it left behind.
-        tmux.run(&["set-option", "-t", "t", "remain-on-exit", "on"]);
-        tmux
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("run tmux");
-        assert!(out.status.success(), "tmux {args:?}: {out:?}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// The screen as text.
-    fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "t"])
-    }
-
-    /// The screen with its attributes as SGR escape sequences.
-    fn screen_with_escapes(&self) -> String {
-        self.run(&["capture-pane", "-p", "-e", "-t", "t"])
-    }
-
-    /// Waits until the screen shows every one of `needles`; returns it.
-    #[track_caller]
-    fn wait_for(&self, needles: &[&str]) -> String {
-        let mut screen = String::new();
-        let found = eventually(|| {
-            screen = self.screen();
-            needles.iter().all(|n| screen.contains(n))
-        });
-        assert!(found, "the screen never showed {needles:?}:\n{screen}");
-        screen
-    }
-
-    /// Types `keys` literally.
-    fn keys(&self, keys: &str) {
-        self.run(&["send-keys", "-t", "t", "-l", keys]);
-    }
-
-    /// Presses a named key (`Enter`, `Escape`).
-    fn press(&self, key: &str) {
-        self.run(&["send-keys", "-t", "t", key]);
-    }
-
-    /// A tmux format variable of the pane (`pane_dead`, `alternate_on`, `cursor_flag`).
-    fn pane(&self, variable: &str) -> String {
-        self.run(&[
-            "display-message",
-            "-p",
-            "-t",
-            "t",
-            &format!("#{{{variable}}}"),
-        ])
-        .trim()
-        .to_owned()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.socket)
-            .arg("kill-server")
-            .output();
-    }
-}
+use super::tmux::Tmux;
 
 /// The shell command line running `cordon term` as the fleet's user, then recording its
 /// exit code and the terminal's mode into `report`, then idling (a dead pane reports no
