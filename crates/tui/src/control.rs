@@ -6,8 +6,8 @@
 //! per sandbox and no daemon): a [`Locator`] does it, implemented by the CLI over the
 //! state directory. This keeps the UI free of the supervisor crate.
 //!
-//! Approvals go to `/v1/approvals...` (see [`APPROVALS`]); a supervisor that does not
-//! serve them answers a bare 404, which shows as "not supported yet" in the pane.
+//! Approvals go to `/v1/approvals...` ([`api::APPROVALS`]); a supervisor that does
+//! not serve them answers a bare 404, which shows as "not supported yet" in the pane.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,7 +15,7 @@ use std::time::Duration;
 use cordon_control::Client;
 use cordon_control::api::{self, LiveStatus, PolicyDocument};
 use http::{Method, StatusCode};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::audit_file::read_audit;
 use crate::error::TuiError;
@@ -23,9 +23,6 @@ use crate::source::{
     Approval, ApproveOptions, AuditChunk, AuditCursor, InferenceView, PolicyView, SandboxRow,
     Source,
 };
-
-/// `GET`: the pending approvals of the sandbox, `[ApprovalWire]`.
-pub const APPROVALS: &str = "/v1/approvals";
 
 /// Longest the UI waits for one supervisor: a hung supervisor must not freeze the screen
 /// for long (it refreshes every second).
@@ -51,71 +48,6 @@ pub trait Locator {
     fn sandboxes(&self) -> Result<Vec<SandboxRow>, TuiError>;
     /// Where sandbox `name` is, and whether its supervisor is alive.
     fn endpoint(&self, name: &str) -> Result<(Endpoint, bool), TuiError>;
-}
-
-/// One pending approval on the wire (the shape `GET /v1/approvals` answers).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ApprovalWire {
-    pub id: String,
-    pub host: String,
-    pub port: u16,
-    #[serde(default)]
-    pub binary: Option<String>,
-    #[serde(default)]
-    pub count: u64,
-    #[serde(default)]
-    pub first_seen_ms: u64,
-    #[serde(default)]
-    pub last_seen_ms: u64,
-}
-
-/// `POST /v1/approvals/{id}/approve` body.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ApproveWire {
-    pub save: bool,
-    /// Seconds until the added rule expires (`None`: it stays).
-    #[serde(rename = "for")]
-    pub for_seconds: Option<u64>,
-}
-
-/// The answer to an approve.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-pub struct ApprovedWire {
-    #[serde(default)]
-    pub generation: Option<u64>,
-}
-
-/// The `inference` member of `GET /v1/status`, when the supervisor reports one (the
-/// serialisation of `cordon_inference::InferenceStatus`).
-#[derive(Debug, Deserialize)]
-struct InferenceWire {
-    route: Option<RouteWire>,
-    usage: UsageWire,
-}
-
-#[derive(Debug, Deserialize)]
-struct RouteWire {
-    provider: String,
-    model: Option<String>,
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(default)]
-struct UsageWire {
-    requests_last_minute: u64,
-    tokens_last_hour: u64,
-    limits: LimitsWire,
-    requests_total: u64,
-    refused_total: u64,
-    tokens_in_total: u64,
-    tokens_out_total: u64,
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(default)]
-struct LimitsWire {
-    max_requests_per_minute: Option<u64>,
-    max_tokens_per_hour: Option<u64>,
 }
 
 /// The real source: supervisors over their control sockets.
@@ -216,8 +148,14 @@ impl<L: Locator> Source for ControlSource<L> {
 
     fn approvals(&mut self, name: &str) -> Result<Vec<Approval>, TuiError> {
         let endpoint = self.running(name)?;
-        let reply = self.call(&endpoint, Method::GET, APPROVALS, None::<&()>, "approvals")?;
-        let wire: Vec<ApprovalWire> = reply.json()?;
+        let reply = self.call(
+            &endpoint,
+            Method::GET,
+            api::APPROVALS,
+            None::<&()>,
+            "approvals",
+        )?;
+        let wire: Vec<api::Approval> = reply.json()?;
         Ok(wire
             .into_iter()
             .map(|a| Approval {
@@ -239,18 +177,18 @@ impl<L: Locator> Source for ControlSource<L> {
         options: ApproveOptions,
     ) -> Result<Option<u64>, TuiError> {
         let endpoint = self.running(name)?;
-        let body = ApproveWire {
+        let body = api::Approve {
             save: options.save,
             for_seconds: options.for_seconds,
         };
-        let path = format!("{APPROVALS}/{id}/approve");
+        let path = format!("{}/{id}/approve", api::APPROVALS);
         let reply = self.call(&endpoint, Method::POST, &path, Some(&body), "approve")?;
-        Ok(reply.json::<ApprovedWire>().unwrap_or_default().generation)
+        Ok(reply.json::<api::Approved>().unwrap_or_default().generation)
     }
 
     fn deny(&mut self, name: &str, id: &str) -> Result<(), TuiError> {
         let endpoint = self.running(name)?;
-        let path = format!("{APPROVALS}/{id}/deny");
+        let path = format!("{}/{id}/deny", api::APPROVALS);
         self.call(&endpoint, Method::POST, &path, None::<&()>, "deny")?;
         Ok(())
     }
@@ -285,7 +223,7 @@ impl<L: Locator> Source for ControlSource<L> {
         let Some(value) = status.get_mut("inference").map(serde_json::Value::take) else {
             return Ok(None);
         };
-        let Ok(wire) = serde_json::from_value::<Option<InferenceWire>>(value) else {
+        let Ok(wire) = serde_json::from_value::<Option<api::InferenceInfo>>(value) else {
             return Ok(None);
         };
         Ok(wire.map(|w| InferenceView {

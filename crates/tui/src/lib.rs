@@ -34,9 +34,7 @@ mod ui;
 
 pub use app::{AUDIT_KEEP, App, Focus, Loaded, Notice, View};
 pub use audit_file::{parse_line, read_audit};
-pub use control::{
-    APPROVALS, ApprovalWire, ApproveWire, ApprovedWire, ControlSource, Endpoint, Locator,
-};
+pub use control::{ControlSource, Endpoint, Locator};
 pub use error::TuiError;
 pub use filter::{ActionFilter, AuditFilter};
 pub use source::{
