@@ -7,65 +7,31 @@
 //! cordon's output.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 
 use serde_json::Value;
 
 use super::common::{MODES, Mode, PYTHON, Run, WorldDir, cordon, require};
+use super::recorder::Recorder;
 
-/// A fake provider process; killed when dropped.
-pub struct Provider {
-    child: Child,
-    pub port: u16,
-    record: PathBuf,
-    _dir: WorldDir,
+/// The fake provider (crates/inference/tests/fake_provider.py); killed when dropped.
+pub struct Provider(Recorder);
+
+impl std::ops::Deref for Provider {
+    type Target = Recorder;
+    fn deref(&self) -> &Recorder {
+        &self.0
+    }
 }
 
 impl Provider {
     /// Starts `fake_provider.py` accepting only `key`.
     pub fn start(key: &str) -> Provider {
-        require(PYTHON);
-        let dir = WorldDir::new(true);
-        let record = dir.path().join("requests.jsonl");
         let script =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../inference/tests/fake_provider.py");
-        let mut child = Command::new(PYTHON)
-            .arg(&script)
-            .arg(key)
-            .arg(&record)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the fake provider");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line.trim().parse().expect("the provider prints its port");
-        Provider {
-            child,
-            port,
-            record,
-            _dir: dir,
-        }
-    }
-
-    /// The requests received, oldest first.
-    pub fn requests(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.record)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        Provider(Recorder::start(&script, |record| {
+            vec![key.into(), record.into()]
+        }))
     }
 }
 

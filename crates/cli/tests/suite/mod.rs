@@ -12,6 +12,7 @@ mod openclaw;
 mod policy_cli;
 mod provider_cli;
 mod qa_conformance;
+mod recorder;
 mod sandbox_escape;
 mod sandbox_network;
 mod sandbox_run;

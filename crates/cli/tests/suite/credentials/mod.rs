@@ -9,61 +9,37 @@
 
 mod named;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 
 use serde_json::Value;
 
-use super::common::{MODES, Mode, PYTHON, Run, WorldDir, cordon, policy_yaml, require};
+use super::common::{MODES, Mode, Run, WorldDir, cordon, policy_yaml, require};
 use super::egress_run::audit_lines;
+use super::recorder::Recorder;
 
-/// A recording origin; killed when dropped.
-pub struct Origin {
-    child: Child,
-    pub port: u16,
-    record: PathBuf,
-    _dir: WorldDir,
+/// A recording origin (record_server.py); killed when dropped.
+pub struct Origin(Recorder);
+
+impl std::ops::Deref for Origin {
+    type Target = Recorder;
+    fn deref(&self) -> &Recorder {
+        &self.0
+    }
 }
 
 impl Origin {
     /// Plain HTTP, or HTTPS with `srv.pem`/`srv.key` from `tls` (see `tls_run::mint`).
     pub fn start(tls: Option<&Path>) -> Origin {
-        require(PYTHON);
-        let dir = WorldDir::new(true);
-        let record = dir.path().join("requests.jsonl");
         let script =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/suite/credentials/record_server.py");
-        let mut cmd = Command::new(PYTHON);
-        cmd.arg(&script).arg(&record);
-        if let Some(tls) = tls {
-            cmd.arg(tls.join("srv.pem")).arg(tls.join("srv.key"));
-        }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the origin");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line.trim().parse().expect("the origin prints its port");
-        Origin {
-            child,
-            port,
-            record,
-            _dir: dir,
-        }
-    }
-
-    /// The requests received, oldest first.
-    pub fn requests(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.record)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        Origin(Recorder::start(&script, |record| {
+            let mut args = vec![record.into()];
+            if let Some(tls) = tls {
+                args.push(tls.join("srv.pem").into());
+                args.push(tls.join("srv.key").into());
+            }
+            args
+        }))
     }
 
     /// The last request received for `path`, if any.
@@ -72,13 +48,6 @@ impl Origin {
             .into_iter()
             .rev()
             .find(|r| r["path"] == path)
-    }
-}
-
-impl Drop for Origin {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
