@@ -237,7 +237,9 @@ fn turn_in_a_sandbox(mode: Mode) {
     let blocked = TestServer::start("blocked");
     let config = "/sandbox/.openclaw/openclaw.json";
     let commands = vec![
-        "echo allowed-$((6*7))".to_owned(),
+        // The allowed twin of the three below: computed, written to OpenClaw's
+        // writable state directory beside its read-only configuration, read back.
+        "echo allowed-$((6*7)) > /sandbox/.openclaw/note && cat /sandbox/.openclaw/note".to_owned(),
         format!("cat {} || echo secret-unreadable", secret_file.display()),
         format!(
             "curl -sS -m 20 -o /dev/null -w 'blocked-status=%{{http_code}}' http://blocked.test:{}/exfil",
