@@ -288,6 +288,9 @@ fn turn_in_a_sandbox(mode: Mode) {
     let before = world.run(&["exec", "claw", "--", "cat", config]);
     let before = before.ok().to_owned();
     assert!(before.contains("inference.local"), "{mode:?}: {before}");
+    // OpenClaw itself accepts every key cordon writes (its schema is strict).
+    let check = world.run(&["exec", "claw", "--", "openclaw", "config", "validate"]);
+    assert!(check.ok().contains("Config valid"), "{mode:?}: {check:#?}");
 
     let turn = world.run(&[
         "exec",

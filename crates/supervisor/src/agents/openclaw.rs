@@ -28,9 +28,16 @@ const GATEWAY_PORT: u16 = 18789;
 /// The configuration selecting `model` through the route.
 pub(super) fn config(profile: &Profile, model: &ModelRoute) -> String {
     let id = model.model.as_str();
+    let fake_ip = json!({
+        "allowRfc2544BenchmarkRange": true,
+        "allowIpv6UniqueLocalRange": true,
+    });
     let value = json!({
         "models": {
             "mode": "replace",
+            // The catalogue refresh fetches catalog.openclaw.ai at every gateway start;
+            // the route fixes the model, so the catalogue has nothing to add.
+            "catalogRefresh": { "enabled": false },
             "providers": {
                 PROVIDER_ID: {
                     "baseUrl": profile.inference.base_url,
@@ -45,6 +52,13 @@ pub(super) fn config(profile: &Profile, model: &ModelRoute) -> String {
                 "model": { "primary": format!("{PROVIDER_ID}/{id}") },
             },
         },
+        // Inside the sandbox every name resolves to a synthetic address that the
+        // proxy maps back (198.18.0.0/15, fd63:6f72:646f:6e00::/96), which OpenClaw's
+        // own SSRF guard refuses unless told it runs behind such a fake-IP resolver.
+        // cordon's egress layer re-resolves the real name and applies its own SSRF
+        // rules, so these switches hand the check to it; they open no private network.
+        "tools": { "web": { "fetch": { "ssrfPolicy": fake_ip.clone() } } },
+        "browser": { "ssrfPolicy": fake_ip },
         "gateway": {
             "mode": "local",
             "bind": "loopback",
@@ -100,5 +114,10 @@ mod tests {
         );
         assert_eq!(value["models"]["mode"], "replace");
         assert_eq!(value["gateway"]["mode"], "local");
+        assert_eq!(value["models"]["catalogRefresh"]["enabled"], false);
+        for tool in [&value["tools"]["web"]["fetch"], &value["browser"]] {
+            assert_eq!(tool["ssrfPolicy"]["allowRfc2544BenchmarkRange"], true);
+            assert_eq!(tool["ssrfPolicy"]["allowIpv6UniqueLocalRange"], true);
+        }
     }
 }
