@@ -33,6 +33,7 @@ mod validate;
 use std::path::Path;
 use std::sync::OnceLock;
 
+pub use approval::{APPROVAL_KEY_PREFIX, approval_entry, approval_key, with_approval};
 pub use engine::{
     CompiledEndpoint, CompiledPolicy, ConnectDecision, DenyReason, EndpointId, RequestDecision,
     Verdict,
@@ -40,11 +41,10 @@ pub use engine::{
 pub use error::{PolicyError, Problem};
 pub use model::{
     Access, BinaryRule, CredentialBinding, Endpoint, Enforcement, FilesystemPolicy, IdSpec,
-    InferencePolicy, L7Match, L7Rule, LandlockCompatibility, LandlockPolicy, NetworkPolicy,
-    MAX_HOLD_ON_DENY_SECONDS, NetworkSettings, Policy, ProcessPolicy, Protocol, QueryMatcher,
-    ResourcesPolicy, TlsMode,
+    InferencePolicy, L7Match, L7Rule, LandlockCompatibility, LandlockPolicy,
+    MAX_HOLD_ON_DENY_SECONDS, NetworkPolicy, NetworkSettings, Policy, ProcessPolicy, Protocol,
+    QueryMatcher, ResourcesPolicy, TlsMode,
 };
-pub use approval::{APPROVAL_KEY_PREFIX, approval_entry, approval_key, with_approval};
 pub use suggest::suggest_entry;
 
 /// A successfully loaded policy plus the warnings found while loading it.

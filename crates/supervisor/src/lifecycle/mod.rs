@@ -24,8 +24,8 @@ pub(crate) mod remove;
 mod supervise;
 
 pub use approvals_client::{approvals, approve, deny};
-pub use cordon_control::api::{Approval, Approve, Approved};
 pub use client::{ExecOptions, exec, policy_get, policy_set};
+pub use cordon_control::api::{Approval, Approve, Approved};
 pub use create::{CreateOptions, Started, create, start};
 pub use inspect::{Status, Summary, list, status};
 pub use logs::{DEFAULT_LOG_MAX_BYTES, LogOptions, Record, print_logs};
