@@ -48,8 +48,13 @@ start() {
 port_of() { awk -v k="$2" '$1 == k { print $2 }' "$tmp/$1.out"; }
 median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
 now_ns() { date +%s%N; }
+# CPU time a process has used so far, in ns (all its threads). Other work on the
+# machine moves wall-clock figures a lot; a process's CPU cost per byte or request
+# barely moves, so it is reported next to them.
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
 
 start serve 7 serve
+SERVE_PID=${pids[0]}
 HTTP=$(port_of serve http)
 ECHO=$(port_of serve echo)
 cat >"$tmp/policy.yaml" <<EOF
@@ -69,6 +74,7 @@ PROXY_PID=${pids[1]}
 # A second proxy relaying by copy instead of splice, for comparison.
 start proxy-copy 9 proxy --policy "$tmp/policy.yaml" "${hosts[@]}" --relay copy
 PROXY_COPY=$(port_of proxy-copy proxy)
+PROXY_COPY_PID=${pids[2]}
 
 echo "== egress proxy benchmark ($(nproc) cores, $RUNS runs each, median; load average $(cut -d' ' -f1-3 /proc/loadavg))"
 
@@ -85,35 +91,45 @@ bench_rss() {
 
 # Bulk download through a CONNECT tunnel (splice and copy relays) vs direct, interleaved.
 bench_download() {
-  local direct=() splice=() copy=() d s c
+  local direct=() splice=() copy=() cpu_s=() cpu_c=() d s c t0
   dl() { "$CURL" -s -o /dev/null -w '%{speed_download}' "$@"; }
   for _ in $(seq "$RUNS"); do
     direct+=("$(dl "http://127.0.0.1:$HTTP/bytes/$SIZE")")
+    t0=$(cpu_ns "$PROXY_PID")
     splice+=("$(dl -p -x "http://127.0.0.1:$PROXY" "http://api.bench:$HTTP/bytes/$SIZE")")
+    cpu_s+=($(( $(cpu_ns "$PROXY_PID") - t0 )))
+    t0=$(cpu_ns "$PROXY_COPY_PID")
     copy+=("$(dl -p -x "http://127.0.0.1:$PROXY_COPY" "http://api.bench:$HTTP/bytes/$SIZE")")
+    cpu_c+=($(( $(cpu_ns "$PROXY_COPY_PID") - t0 )))
   done
   d=$(median "${direct[@]}"); s=$(median "${splice[@]}"); c=$(median "${copy[@]}")
   python3 -c '
 import sys
-d, s, c, size = map(float, sys.argv[1:])
+d, s, c, size, cs, cc = map(float, sys.argv[1:])
 print(f"download {size/2**30:.2f} GiB: direct {d/1e6:.0f} MB/s; CONNECT tunnel (splice) {s/1e6:.0f} MB/s = {100*s/d:.0f}% of direct; (copy) {c/1e6:.0f} MB/s = {100*c/d:.0f}%  [target >= 80%]")
-' "$d" "$s" "$c" "$SIZE"
+print(f"  proxy CPU per byte relayed: splice {cs/size:.2f} ns, copy {cc/size:.2f} ns")
+' "$d" "$s" "$c" "$SIZE" "$(median "${cpu_s[@]}")" "$(median "${cpu_c[@]}")"
 }
 
 # Small keep-alive requests: one curl process, $SMALL URLs on one connection.
 bench_small() {
-  local direct=() proxied=() d p
+  local direct=() proxied=() cpu_p=() cpu_d=() d p t0
   small() { local t0; t0=$(now_ns); "$CURL" -s "$@" >/dev/null; echo $(( $(now_ns) - t0 )); }
   for _ in $(seq "$RUNS"); do
+    t0=$(cpu_ns "$SERVE_PID")
     direct+=("$(small --resolve "api.bench:$HTTP:127.0.0.1" "http://api.bench:$HTTP/small/[1-$SMALL]")")
+    cpu_d+=($(( $(cpu_ns "$SERVE_PID") - t0 )))
+    t0=$(cpu_ns "$PROXY_PID")
     proxied+=("$(small -x "http://127.0.0.1:$PROXY" "http://api.bench:$HTTP/small/[1-$SMALL]")")
+    cpu_p+=($(( $(cpu_ns "$PROXY_PID") - t0 )))
   done
   d=$(median "${direct[@]}"); p=$(median "${proxied[@]}")
   python3 -c '
 import sys
-d, p, n = map(float, sys.argv[1:])
+d, p, n, cp, cd = map(float, sys.argv[1:])
 print(f"{n:.0f} keep-alive requests: direct {d/1e6:.0f} ms; forward proxy {p/1e6:.0f} ms = {p/d:.2f}x direct ({(p-d)/n/1e3:.0f} us added per request)  [target <= 1.5x]")
-' "$d" "$p" "$SMALL"
+print(f"  CPU per request: proxy {cp/n/1e3:.0f} us (the origin server: {cd/n/1e3:.0f} us)")
+' "$d" "$p" "$SMALL" "$(median "${cpu_p[@]}")" "$(median "${cpu_d[@]}")"
 }
 
 # Decisions per second: 200 concurrent clients opening and closing tunnels.

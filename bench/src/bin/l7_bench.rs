@@ -11,7 +11,9 @@
 //! ```
 //! Prints one line per mode: sequential requests/s and latency percentiles on one
 //! connection, and requests/s with C connections in parallel. Each figure is the
-//! median over R runs.
+//! median over R runs. The parallel phase also reports the CPU time the whole process
+//! spent per request and direct's share of it (`cpu-eff%`): on a loaded 2-core
+//! machine req/s swings with other work, the CPU cost per request barely does.
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
@@ -140,10 +142,18 @@ network_policies:
         "small HTTPS GETs (2-byte body), keep-alive; {requests} requests per run, {concurrency} connections for the parallel figure, median of {runs} runs"
     );
     println!(
-        "{:<32} {:>10} {:>9} {:>9} {:>11} {:>13} {:>9}",
-        "mode", "seq req/s", "p50 us", "p99 us", "+p50 us", "par req/s", "% direct"
+        "{:<32} {:>10} {:>9} {:>9} {:>11} {:>13} {:>9} {:>11} {:>9}",
+        "mode",
+        "seq req/s",
+        "p50 us",
+        "p99 us",
+        "+p50 us",
+        "par req/s",
+        "% direct",
+        "CPU us/req",
+        "cpu-eff%"
     );
-    let mut direct: Option<(f64, f64)> = None;
+    let mut direct: Option<(f64, f64, f64)> = None;
     // `--only l7` (or `tunnel`) skips the other modes, for profiling one path.
     let only = args
         .windows(2)
@@ -165,24 +175,36 @@ network_policies:
         let mut p50 = Vec::new();
         let mut p99 = Vec::new();
         let mut par = Vec::new();
+        let mut cpu = Vec::new();
         for _ in 0..runs {
             let (rps, lat50, lat99) = client_rt.block_on(sequential(&setup, mode, requests))?;
             seq.push(rps);
             p50.push(lat50);
             p99.push(lat99);
-            par.push(client_rt.block_on(parallel(&setup, mode, requests, concurrency))?);
+            let (rps, cpu_us) =
+                client_rt.block_on(parallel(&setup, mode, requests, concurrency))?;
+            par.push(rps);
+            cpu.push(cpu_us);
         }
-        let (seq, p50, p99, par) = (median(seq), median(p50), median(p99), median(par));
-        let (base_p50, base_par) = *direct.get_or_insert((p50, par));
+        let (seq, p50, p99, par, cpu) = (
+            median(seq),
+            median(p50),
+            median(p99),
+            median(par),
+            median(cpu),
+        );
+        let (base_p50, base_par, base_cpu) = *direct.get_or_insert((p50, par, cpu));
         println!(
-            "{:<32} {:>10.0} {:>9.0} {:>9.0} {:>11.0} {:>13.0} {:>8.0}%",
+            "{:<32} {:>10.0} {:>9.0} {:>9.0} {:>11.0} {:>13.0} {:>8.0}% {:>11.1} {:>8.0}%",
             mode.name(),
             seq,
             p50,
             p99,
             p50 - base_p50,
             par,
-            100.0 * par / base_par
+            100.0 * par / base_par,
+            cpu,
+            100.0 * base_cpu / cpu
         );
     }
     let stats = proxy_rt.block_on(proxy.shutdown());
@@ -344,13 +366,15 @@ async fn sequential(setup: &Setup, mode: Mode, requests: usize) -> Result<(f64, 
     Ok((requests as f64 / total.as_secs_f64(), pct(0.50), pct(0.99)))
 }
 
-/// `concurrency` connections sharing `requests` requests: aggregate req/s.
+/// `concurrency` connections sharing `requests` requests: aggregate req/s, and the CPU
+/// time this process (client, proxy and origin together) spent per request in µs —
+/// a figure other load on the machine barely moves, unlike req/s.
 async fn parallel(
     setup: &Setup,
     mode: Mode,
     requests: usize,
     concurrency: usize,
-) -> Result<f64, Error> {
+) -> Result<(f64, f64), Error> {
     let mut senders = Vec::new();
     for _ in 0..concurrency {
         let mut sender = connect(setup, mode).await?;
@@ -359,6 +383,7 @@ async fn parallel(
     }
     let per = requests / concurrency.max(1);
     let port = setup.origin.port();
+    let cpu_before = cpu_ns();
     let started = Instant::now();
     let tasks: Vec<_> = senders
         .into_iter()
@@ -374,5 +399,21 @@ async fn parallel(
     for task in tasks {
         task.await??;
     }
-    Ok((per * concurrency) as f64 / started.elapsed().as_secs_f64())
+    let elapsed = started.elapsed().as_secs_f64();
+    let done = (per * concurrency) as f64;
+    let cpu_us = cpu_ns().saturating_sub(cpu_before) as f64 / 1e3 / done;
+    Ok((done / elapsed, cpu_us))
+}
+
+/// CPU time consumed so far by every thread of this process, in ns (the first field
+/// of each `/proc/self/task/*/schedstat`); 0 where unreadable.
+fn cpu_ns() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
 }

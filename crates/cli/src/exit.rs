@@ -55,3 +55,24 @@ pub fn report(result: anyhow::Result<u8>) -> ExitCode {
         }
     }
 }
+
+/// Makes a closed standard output (`cordon list --json | head -1`) end cordon quietly
+/// with 0, as `completions` does, instead of a panic and a backtrace: the reader chose
+/// to stop reading. Rust ignores SIGPIPE, so `println!` panics when the reader has gone;
+/// restoring SIGPIPE's default instead would also let a write to a closed socket kill the
+/// proxy, so the panic is recognised here.
+pub fn quiet_broken_pipe() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(i32::from(SUCCESS));
+        }
+        previous(info);
+    }));
+}

@@ -76,6 +76,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    exit::quiet_broken_pipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

@@ -124,62 +124,47 @@ async fn splice_one_way(
 ) -> io::Result<()> {
     let mut pipe: Option<Pipe> = None;
     let flags = SpliceFlags::MOVE | SpliceFlags::NONBLOCK;
-    // Bytes in the pipe, waiting for `dst`.
-    let mut queued = 0usize;
-    let mut eof = false;
-    // The last splice into a non-empty pipe found no room (or no data: with bytes
-    // queued the two are indistinguishable); read again after the next write.
-    let mut pipe_full = false;
-    // Reading and writing overlap: the pipe fills from `src` while it drains to `dst`.
-    while !(eof && queued == 0) {
-        let can_read = !eof && !pipe_full;
-        tokio::select! {
-            biased;
-            ready = dst.writable(), if queued > 0 => {
-                ready?;
-                let Some(pipe) = &pipe else { break };
-                let out = dst.try_io(Interest::WRITABLE, || {
-                    rustix::pipe::splice(&pipe.read, None, dst, None, queued, flags)
-                        .map_err(io::Error::from)
-                });
-                match out {
-                    Ok(m) => {
-                        queued -= m;
-                        pipe_full = false;
-                        counter.fetch_add(m as u64, Ordering::Relaxed);
-                        traffic.touch();
-                    }
-                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(err) => return Err(err),
+    // Fill the pipe from `src`, then drain it into `dst` completely before reading
+    // again. The sockets' own buffers keep both peers streaming meanwhile, so
+    // overlapping the two inside the proxy gains nothing. Never splice into a pipe
+    // that still holds bytes: its room is counted in page slots, not bytes, and
+    // topping it up moves a few bytes per slot (a storm of tiny splices and tiny
+    // segments for the receiver).
+    loop {
+        // Readiness stays set after a successful splice, so a busy stream loops
+        // without waiting on epoll; only EAGAIN (no data) clears it.
+        src.readable().await?;
+        let pipe = match &mut pipe {
+            Some(pipe) => pipe,
+            None => pipe.insert(new_pipe()?),
+        };
+        // The pipe is empty here: EAGAIN can only mean "no data".
+        let moved = src.try_io(Interest::READABLE, || {
+            rustix::pipe::splice(src, None, &pipe.write, None, pipe.capacity, flags)
+                .map_err(io::Error::from)
+        });
+        let mut queued = match moved {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(err) => return Err(err),
+        };
+        while queued > 0 {
+            dst.writable().await?;
+            let out = dst.try_io(Interest::WRITABLE, || {
+                rustix::pipe::splice(&pipe.read, None, dst, None, queued, flags)
+                    .map_err(io::Error::from)
+            });
+            match out {
+                // Only an empty pipe without writers returns 0; we hold the writer.
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(m) => {
+                    queued -= m;
+                    counter.fetch_add(m as u64, Ordering::Relaxed);
+                    traffic.touch();
                 }
-            }
-            ready = src.readable(), if can_read => {
-                ready?;
-                let pipe = match &mut pipe {
-                    Some(pipe) => pipe,
-                    None => pipe.insert(new_pipe()?),
-                };
-                let room = pipe.capacity.saturating_sub(queued).max(1);
-                let splice_in = || {
-                    rustix::pipe::splice(src, None, &pipe.write, None, room, flags)
-                        .map_err(io::Error::from)
-                };
-                // With an empty pipe, EAGAIN can only mean "no data": let tokio clear
-                // the readiness. With bytes queued it may mean "pipe full": keep the
-                // readiness and wait for a write instead.
-                let moved = if queued == 0 {
-                    src.try_io(Interest::READABLE, splice_in)
-                } else {
-                    splice_in()
-                };
-                match moved {
-                    Ok(0) => eof = true,
-                    Ok(n) => queued += n,
-                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                        pipe_full = queued > 0;
-                    }
-                    Err(err) => return Err(err),
-                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+                Err(err) => return Err(err),
             }
         }
     }

@@ -77,6 +77,19 @@ impl ProviderKind {
         }
     }
 
+    /// A model to name when the operator chose none (an agent whose configuration must
+    /// name one, `cordon onboard --non-interactive` without `--model`): a small, widely
+    /// available model of the provider. `None` where the server decides what exists.
+    pub fn suggested_model(self) -> Option<&'static str> {
+        match self {
+            ProviderKind::OpenAi => Some("gpt-4o-mini"),
+            ProviderKind::Anthropic => Some("claude-3-5-haiku-latest"),
+            ProviderKind::Nvidia => Some("meta/llama-3.1-8b-instruct"),
+            ProviderKind::Ollama => Some("llama3.2"),
+            ProviderKind::OpenAiCompatible | ProviderKind::Generic => None,
+        }
+    }
+
     /// How the key is sent.
     pub fn auth_style(self) -> AuthStyle {
         match self {
@@ -153,7 +166,21 @@ impl BaseUrl {
         if host.is_empty() {
             return Err(bad("has no host"));
         }
-        let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        // `port_u16` is `None` both without a port and for one that does not fit in
+        // 16 bits: read the text after the host, or `:99999` would silently become the
+        // default port.
+        let raw = authority.as_str();
+        let after_host = match raw.strip_prefix('[') {
+            Some(bracketed) => bracketed.split_once(']').map_or("", |(_, rest)| rest),
+            None => raw.rsplit_once(':').map_or("", |(_, port)| port),
+        };
+        let written = after_host.strip_prefix(':').unwrap_or(after_host);
+        let port = match (written.is_empty(), authority.port_u16()) {
+            (true, _) if tls => 443,
+            (true, _) => 80,
+            (false, Some(port)) if port > 0 => port,
+            (false, _) => return Err(bad(&format!("has an invalid port `{written}`"))),
+        };
         let mut path = uri.path().trim_end_matches('/').to_owned();
         if path.is_empty() {
             path = "/v1".to_owned();
@@ -256,8 +283,15 @@ mod tests {
             "https://user:pw@x/v1",
             "https://x/v1?key=1",
             "https://x/v1#f",
+            "http://h:99999/v1",
+            "http://h:0",
+            "http://[::1]:70000",
         ] {
             assert!(BaseUrl::parse(bad).is_err(), "{bad}");
         }
+        // The allowed twins: the highest port, and IPv6 with and without one.
+        assert_eq!(BaseUrl::parse("http://h:65535/v1").unwrap().port, 65535);
+        assert_eq!(BaseUrl::parse("http://[::1]").unwrap().port, 80);
+        assert_eq!(BaseUrl::parse("https://[::1]:8443").unwrap().port, 8443);
     }
 }

@@ -65,6 +65,14 @@ pub fn execute(cmd: InferenceCommand) -> anyhow::Result<u8> {
     let dir = config_dir()?;
     match cmd {
         InferenceCommand::Set(args) => {
+            // An empty model would rewrite every request's `model` to "": refuse it.
+            if args.model.as_deref().is_some_and(|m| m.trim().is_empty()) {
+                return Err(exit::Exit::new(
+                    exit::INVALID,
+                    "--model is empty: name a model, or leave --model out to keep the caller's",
+                )
+                .into());
+            }
             let registry = ProviderRegistry::new(dir.clone());
             // Refuse unknown or non-routable providers before storing anything.
             let provider = registry.resolve(&args.provider).map_err(fail)?;

@@ -39,6 +39,26 @@ pub fn execute(args: LogsArgs) -> anyhow::Result<u8> {
     };
     let mut out = std::io::stdout().lock();
     let mut err = std::io::stderr();
-    lifecycle::print_logs(&dir, options, &mut out, &mut err).map_err(fail)?;
-    Ok(exit::SUCCESS)
+    match lifecycle::print_logs(&dir, options, &mut out, &mut err) {
+        // `cordon logs NAME | head`: the reader stopped reading; not a failure.
+        Err(e) if broken_pipe(&e) => Ok(exit::SUCCESS),
+        result => {
+            result.map_err(fail)?;
+            Ok(exit::SUCCESS)
+        }
+    }
+}
+
+/// Whether `error` comes from writing to a standard output whose reader has gone.
+fn broken_pipe(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }

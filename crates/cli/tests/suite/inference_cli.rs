@@ -53,6 +53,23 @@ fn inference_set_on_a_running_sandbox_reloads_its_policy() {
         );
         assert_eq!(refused.code, 1, "{refused:#?}");
         assert_eq!(generation(&fleet, name), before);
+        // An empty --model would rewrite every request's model to "": refused too.
+        let empty = run(
+            &fleet,
+            &[
+                "inference",
+                "set",
+                "--sandbox",
+                name,
+                "--provider",
+                "oa",
+                "--model",
+                "",
+            ],
+        );
+        assert_eq!(empty.code, 1, "{empty:#?}");
+        assert!(empty.stderr.contains("--model"), "{empty:#?}");
+        assert_eq!(generation(&fleet, name), before);
 
         let set = run(
             &fleet,

@@ -326,6 +326,116 @@ fn onboard_non_interactive_names_each_missing_flag() {
     assert!(!world.dir.path().join("state/cordon/sandboxes/n").exists());
 }
 
+/// The script line has no `--model`: the model of the user's default route to
+/// that provider is used (as `create --agent` does); a provider the default route does
+/// not name still needs `--model`, and nothing is created.
+#[test]
+fn onboard_non_interactive_without_model_takes_the_default_routes_model() {
+    for mode in MODES {
+        let world = World::new(mode);
+        for provider in ["local", "other"] {
+            world
+                .run(&[
+                    "provider",
+                    "create",
+                    provider,
+                    "--type",
+                    "openai-compatible",
+                    "--base-url",
+                    "http://127.0.0.1:9/v1",
+                    "--no-key",
+                ])
+                .ok();
+        }
+        world
+            .run(&["inference", "set", "--provider", "local", "--model", "m9"])
+            .ok();
+        let script = |provider: &str, name: &str| {
+            world.run(&[
+                "onboard",
+                "--non-interactive",
+                "--agent",
+                "openclaw",
+                "--provider",
+                provider,
+                "--preset",
+                "pypi",
+                "--name",
+                name,
+            ])
+        };
+        // Blocked twin: the default route names another provider's model, and an
+        // openai-compatible server has no suggested one.
+        let run = script("other", "my-other");
+        assert_eq!(run.code, 125, "{mode:?}: {run:?}");
+        assert!(run.stderr.contains("--model"), "{mode:?}: {run:?}");
+        assert!(world.list_is_empty(), "{mode:?}");
+
+        let run = script("local", "my-assistant");
+        assert!(run.ok().contains("model m9"), "{mode:?}: {run:?}");
+        assert_eq!(world.status("my-assistant")["state"], "running", "{mode:?}");
+        let policy = world
+            .run(&["policy", "get", "my-assistant"])
+            .ok()
+            .to_owned();
+        assert!(policy.contains("model: m9"), "{mode:?}: {policy}");
+
+        // With neither --model nor a default route for it, a provider type with a
+        // suggested model gets it (the issue's own line, verbatim).
+        let key = world.dir.file("hosted.key", "sk-test-onboard\n");
+        world
+            .run(&[
+                "provider",
+                "create",
+                "hosted",
+                "--type",
+                "openai",
+                "--base-url",
+                "http://127.0.0.1:9/v1",
+                "--key-file",
+                key.to_str().unwrap(),
+            ])
+            .ok();
+        let run = script("hosted", "my-hosted");
+        assert!(run.ok().contains("gpt-4o-mini"), "{mode:?}: {run:?}");
+        assert_eq!(world.status("my-hosted")["state"], "running", "{mode:?}");
+    }
+}
+
+/// A script whose `--preset` or `--name` `create` would refuse leaves nothing behind:
+/// not even the provider its `--provider-type` asks for (blocked); the same flags with a
+/// known preset and a free name store the provider and create the sandbox (allowed twin).
+#[test]
+fn onboard_non_interactive_refuses_a_bad_preset_or_name_before_storing_the_provider() {
+    let world = World::new(Mode::Root);
+    let base = onboard_flags("kept");
+    world.run(&refs(&base)).ok();
+    let with = |preset: &str, name: &str| -> Vec<String> {
+        let mut args = onboard_flags(name);
+        let at = args.iter().position(|a| a == "--provider").unwrap();
+        args[at + 1] = "fresh".into();
+        let at = args.iter().position(|a| a == "--preset").unwrap();
+        args[at + 1] = preset.into();
+        args
+    };
+    for (preset, name, code) in [
+        ("nope", "new", 1),
+        ("pypi", "kept", 1),
+        ("pypi", "BAD", 125),
+    ] {
+        let run = world.run(&refs(&with(preset, name)));
+        assert_eq!(run.code, code, "{preset} {name}: {run:?}");
+        let providers = world.run(&["provider", "list", "--json"]);
+        assert!(
+            !providers.ok().contains("fresh"),
+            "{preset} {name}: {providers:?}"
+        );
+    }
+    world.run(&refs(&with("pypi", "new"))).ok();
+    assert!(world.run(&["provider", "list"]).ok().contains("fresh"));
+    assert_eq!(world.status("new")["state"], "running");
+}
+
 #[test]
 fn create_agent_generic_sets_the_route_variables_and_presets() {
     for mode in MODES {

@@ -151,3 +151,53 @@ fn tui_man_pages_for_cordon_and_every_subcommand() {
         assert!(!out.stdout.is_empty(), "{file}");
     }
 }
+
+/// `cordon ... | head -1`: a reader that has gone away ends cordon quietly with 0, as
+/// `completions` always did, with no panic or backtrace (Rust ignores SIGPIPE, so a
+/// `println!` to a closed pipe panics unless cordon catches it). The allowed twin: the
+/// same listing with its reader prints the whole document.
+#[test]
+fn tui_a_closed_stdout_ends_cordon_quietly() {
+    for args in [&["profile", "list", "--json"][..], &["preset", "list"]] {
+        let full = cordon(Mode::Root, args).run();
+        assert!(full.ok().contains("openclaw") || full.stdout.contains("pypi"));
+
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(cordon_bin(Mode::Root))
+            .args(args)
+            .env("RUST_BACKTRACE", "1")
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+}
+
+/// The same for `cordon logs` (which streams files rather than printing): a closed
+/// stdout is the reader's choice, exit 0 with nothing on stderr; with a reader, the
+/// output is all there.
+#[test]
+fn tui_logs_to_a_closed_stdout_ends_quietly() {
+    let fleet = super::lifecycle::Fleet::new(Mode::Root);
+    fleet
+        .run(["create", "piped", "--", "sh", "-c", "seq 1 5; sleep 300"])
+        .ok();
+    assert!(super::lifecycle::eventually(|| {
+        fleet.run(["logs", "piped"]).stdout.contains("5\n")
+    }));
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(cordon_bin(Mode::Root))
+        .args(["logs", "piped"])
+        .env("XDG_STATE_HOME", fleet.state_home())
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+    fleet.run(["rm", "--force", "piped"]).ok();
+}

@@ -24,6 +24,8 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use cordon_inference::{ProviderRegistry, RouteSetting};
 use cordon_policy::catalog;
+use cordon_secrets::ConfigDir;
+use cordon_supervisor::SupervisorError;
 use cordon_supervisor::agents::{AgentOptions, ModelRoute, RouteChoice};
 use cordon_supervisor::lifecycle::{self, CreateOptions, DEFAULT_LOG_MAX_BYTES, Started};
 use cordon_supervisor::state::{RestartPolicy, StateRoot};
@@ -142,20 +144,16 @@ pub fn execute(args: OnboardArgs) -> anyhow::Result<u8> {
     )
     .map_err(fail)?;
 
+    refuse_unusable_flags(&root, &args)?;
     let chosen = provider::choose(&args, interactive, &registry)?;
     let needs_model = cordon_supervisor::agents::needs_model(agent);
     let model = match &args.model {
         Some(model) => Some(model.clone()),
         None if interactive => ask::model(&chosen, needs_model)?,
-        None if needs_model => {
-            return Err(missing(
-                "--model MODEL",
-                &format!(
-                    "the model (the {} profile names it in its configuration)",
-                    agent.name
-                ),
-            ));
-        }
+        None if needs_model => match default_model(&chosen.name)? {
+            Some(model) => Some(model),
+            None => return Err(missing_model(agent.name)),
+        },
         None => None,
     };
     let presets = if !args.presets.is_empty() || args.no_presets || !interactive {
@@ -230,19 +228,64 @@ fn check_flags(args: &OnboardArgs) -> anyhow::Result<()> {
     if args.provider.is_none() {
         return Err(missing("--provider NAME", "the inference provider"));
     }
-    if args.model.is_none() && cordon_supervisor::agents::needs_model(agent) {
-        return Err(missing(
-            "--model MODEL",
-            &format!(
-                "the model (the {} profile names it in its configuration)",
-                agent.name
-            ),
-        ));
+    if let (None, Some(provider)) = (&args.model, &args.provider)
+        && cordon_supervisor::agents::needs_model(agent)
+        && default_model(provider)?.is_none()
+    {
+        return Err(missing_model(agent.name));
     }
     if args.name.is_none() {
         return Err(missing("--name NAME", "the sandbox name"));
     }
     Ok(())
+}
+
+/// A `--preset` or `--name` given as a flag that `create` would refuse is refused before
+/// a new provider is stored, so a failed script leaves nothing behind.
+fn refuse_unusable_flags(root: &StateRoot, args: &OnboardArgs) -> anyhow::Result<()> {
+    for name in &args.presets {
+        crate::commands::preset::lookup(name)?;
+    }
+    if let Some(name) = &args.name {
+        match root.sandbox(name) {
+            Ok(_) => return Err(fail(SupervisorError::AlreadyExists(name.clone()))),
+            Err(SupervisorError::NoSuchSandbox(_)) => {}
+            Err(e) => return Err(fail(e)),
+        }
+    }
+    Ok(())
+}
+
+/// The model of the user's default route (`cordon inference set`) when it routes to
+/// `provider`: what `--non-interactive` uses without `--model`, like `create --agent`.
+/// A default route to another provider names a model of that provider, so it is not used.
+/// Failing that, the provider type's suggested model (none for `openai-compatible`,
+/// whose server alone knows what it serves).
+fn default_model(provider: &str) -> anyhow::Result<Option<String>> {
+    let dir = config_dir()?;
+    let default = RouteSetting::load_default(&dir).map_err(crate::commands::provider::fail)?;
+    match default.filter(|d| d.provider == provider).and_then(|d| d.model) {
+        Some(model) => Ok(Some(model)),
+        None => suggested_model(&dir, provider),
+    }
+}
+
+/// The suggested model of `provider`'s type (an unknown provider has none; the caller
+/// reports it elsewhere).
+fn suggested_model(dir: &ConfigDir, provider: &str) -> anyhow::Result<Option<String>> {
+    Ok(ProviderRegistry::new(dir.clone())
+        .resolve(provider)
+        .ok()
+        .and_then(|p| p.kind.suggested_model())
+        .map(str::to_owned))
+}
+
+/// `--non-interactive` without `--model` for an agent whose configuration names one.
+fn missing_model(agent: &str) -> anyhow::Error {
+    missing(
+        "--model MODEL (or set one for this provider with `cordon inference set --provider NAME --model MODEL`)",
+        &format!("the model (the {agent} profile names it in its configuration)"),
+    )
 }
 
 /// `cordon create`'s `--agent`, `--agent-bin`, `--preset`, `--provider`, `--model`
@@ -279,6 +322,15 @@ pub(crate) fn agent_options(
             let model = model.clone().or(d.model)?;
             Some(ModelRoute { provider, model })
         }),
+    };
+    let agent_model = match (agent_model, &provider) {
+        (None, Some(p)) if profile.is_some() => {
+            suggested_model(&dir, p)?.map(|model| ModelRoute {
+                provider: p.clone(),
+                model,
+            })
+        }
+        (chosen, _) => chosen,
     };
     Ok(AgentOptions {
         profile,
