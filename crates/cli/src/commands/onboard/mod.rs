@@ -264,7 +264,10 @@ fn refuse_unusable_flags(root: &StateRoot, args: &OnboardArgs) -> anyhow::Result
 fn default_model(provider: &str) -> anyhow::Result<Option<String>> {
     let dir = config_dir()?;
     let default = RouteSetting::load_default(&dir).map_err(crate::commands::provider::fail)?;
-    match default.filter(|d| d.provider == provider).and_then(|d| d.model) {
+    match default
+        .filter(|d| d.provider == provider)
+        .and_then(|d| d.model)
+    {
         Some(model) => Ok(Some(model)),
         None => suggested_model(&dir, provider),
     }
@@ -324,12 +327,10 @@ pub(crate) fn agent_options(
         }),
     };
     let agent_model = match (agent_model, &provider) {
-        (None, Some(p)) if profile.is_some() => {
-            suggested_model(&dir, p)?.map(|model| ModelRoute {
-                provider: p.clone(),
-                model,
-            })
-        }
+        (None, Some(p)) if profile.is_some() => suggested_model(&dir, p)?.map(|model| ModelRoute {
+            provider: p.clone(),
+            model,
+        }),
         (chosen, _) => chosen,
     };
     Ok(AgentOptions {
