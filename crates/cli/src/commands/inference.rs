@@ -8,9 +8,6 @@
 //! the same hot-reload path as `cordon policy set --wait`: the route is part of the
 //! sandbox's policy, so a later `policy set` with another file replaces it.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-
 use clap::{Args, Subcommand};
 use cordon_inference::{ProviderRegistry, Route, RouteSetting};
 use cordon_policy::InferencePolicy;
@@ -171,22 +168,9 @@ fn edit_sandbox_route(name: &str, setting: Option<&RouteSetting>) -> anyhow::Res
     let text = policy
         .to_yaml()
         .map_err(|e| exit::Exit::new(exit::CORDON_FAILED, e.to_string()))?;
-    // `policy set` reads a file: hand it one that only we can read, then remove it.
-    let path = std::env::temp_dir().join(format!("cordon-inference-{}.yaml", std::process::id()));
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .and_then(|mut file| file.write_all(text.as_bytes()));
-    let result = written
-        .map_err(|e| {
-            anyhow::Error::from(exit::Exit::new(
-                exit::CORDON_FAILED,
-                format!("writing {}: {e}", path.display()),
-            ))
-        })
-        .and_then(|()| lifecycle::policy_set(&root, name, &path, true).map_err(fail_supervisor));
-    let _ = std::fs::remove_file(&path);
-    result
+    let source = match setting {
+        Some(setting) => format!("cordon inference set --provider {}", setting.provider),
+        None => "cordon inference unset".to_owned(),
+    };
+    lifecycle::policy_set_text(&root, name, text, source, true).map_err(fail_supervisor)
 }

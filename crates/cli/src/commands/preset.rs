@@ -9,10 +9,6 @@
 //! or a clashing entry; applying a preset that is already in the policy changes
 //! nothing and exits 0.
 
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
-use std::path::{Path, PathBuf};
-
 use anyhow::Context as _;
 use clap::Subcommand;
 use cordon_policy::catalog::{self, Preset};
@@ -141,9 +137,8 @@ fn apply(name: &str, sandbox: &str) -> anyhow::Result<u8> {
         "# policy of sandbox {sandbox}, with preset {name} applied by `cordon preset apply`\n{}",
         policy.to_yaml().map_err(|err| anyhow::anyhow!("{err}"))?
     );
-    // `policy set` takes a file; the file name is what `status` shows as the source.
-    let file = PolicyFile::write(name, sandbox, &yaml)?;
-    let applied = lifecycle::policy_set(&root, sandbox, file.path(), true).map_err(fail)?;
+    let source = format!("cordon preset apply {name}");
+    let applied = lifecycle::policy_set_text(&root, sandbox, yaml, source, true).map_err(fail)?;
     let entries = outcome.added.join(", ");
     match applied {
         Some(generation) => println!(
@@ -154,36 +149,4 @@ fn apply(name: &str, sandbox: &str) -> anyhow::Result<u8> {
         ),
     }
     Ok(exit::SUCCESS)
-}
-
-/// A private temporary file holding the merged policy, removed when dropped.
-struct PolicyFile(PathBuf);
-
-impl PolicyFile {
-    fn write(preset: &str, sandbox: &str, yaml: &str) -> anyhow::Result<PolicyFile> {
-        let path = std::env::temp_dir().join(format!(
-            "cordon-preset-{preset}-{sandbox}-{}.yaml",
-            std::process::id()
-        ));
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .with_context(|| format!("cannot create {}", path.display()))?;
-        let written = PolicyFile(path);
-        file.write_all(yaml.as_bytes())
-            .with_context(|| format!("cannot write {}", written.0.display()))?;
-        Ok(written)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for PolicyFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }

@@ -405,6 +405,12 @@ fn preset_apply_hot_reloads_a_running_sandbox_once() {
         assert!(out.contains("preset pypi applied"), "{mode:?}: {out}");
         assert!(out.contains("generation 2 in force"), "{mode:?}: {out}");
         assert_eq!(sandboxes.generation(&name), 2);
+        // The source in force names what made it, not a temporary file.
+        let status = sandboxes.cordon(&["status", &name]).ok().to_owned();
+        assert!(
+            status.contains("cordon preset apply pypi"),
+            "{mode:?}: {status}"
+        );
         let after = sandboxes.cordon(&["policy", "get", &name]).ok().to_owned();
         assert!(
             after.contains("files.pythonhosted.org"),

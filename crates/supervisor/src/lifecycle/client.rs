@@ -105,7 +105,6 @@ pub fn policy_set(
     file: &Path,
     wait: bool,
 ) -> Result<Option<u64>, SupervisorError> {
-    let dir = root.sandbox(name)?;
     let source = std::path::absolute(file)
         .unwrap_or_else(|_| file.to_path_buf())
         .display()
@@ -113,6 +112,20 @@ pub fn policy_set(
     let yaml = std::fs::read_to_string(file).map_err(|e| {
         SupervisorError::PolicyInvalid(format!("cannot read policy file {}: {e}", file.display()))
     })?;
+    policy_set_text(root, name, yaml, source, wait)
+}
+
+/// As [`policy_set`], for a policy cordon composed itself (`preset apply`, `inference
+/// set --sandbox`): `source` labels it in `status` and the audit log instead of a
+/// temporary file's name.
+pub fn policy_set_text(
+    root: &StateRoot,
+    name: &str,
+    yaml: String,
+    source: String,
+    wait: bool,
+) -> Result<Option<u64>, SupervisorError> {
+    let dir = root.sandbox(name)?;
     if dir.supervisor_alive()? {
         // The supervisor validates (every problem with file:line:col) and audits a refusal.
         let client = cordon_control::Client::new(&dir.control_socket());

@@ -24,7 +24,7 @@ pub(crate) mod remove;
 mod supervise;
 
 pub use approvals_client::{approvals, approve, deny};
-pub use client::{ExecOptions, exec, policy_get, policy_set};
+pub use client::{ExecOptions, exec, policy_get, policy_set, policy_set_text};
 pub use cordon_control::api::{Approval, Approve, Approved};
 pub use create::{CreateOptions, Started, create, start};
 pub use inspect::{Status, Summary, list, status};
