@@ -96,16 +96,7 @@ pub(crate) async fn handle(
         if let Err(reason) =
             tunnel(&shared, router, who, parts.io.into_inner(), parts.read_buf).await
         {
-            let ev = decide::event(
-                &shared,
-                &caller,
-                &target,
-                shared.policy.number(),
-                Action::Deny,
-                Transport::Tunnel,
-            )
-            .with_reason(reason);
-            shared.audit.emit(ev.into_event());
+            audit_refusal(&shared, &caller, &target, reason);
         }
     });
     Response::new(respond::empty())
@@ -139,17 +130,23 @@ pub(crate) async fn captured(
             host: INFERENCE_HOST.to_owned(),
             port,
         };
-        let ev = decide::event(
-            shared,
-            &caller,
-            &target,
-            shared.policy.number(),
-            Action::Deny,
-            Transport::Tunnel,
-        )
-        .with_reason(reason);
-        shared.audit.emit(ev.into_event());
+        audit_refusal(shared, &caller, &target, reason);
     }
+}
+
+/// The audit line of a connection to `inference.local` refused before the router
+/// could answer it (a changed binary, a client speaking neither HTTP nor TLS).
+fn audit_refusal(shared: &Shared, caller: &Caller, target: &Target, reason: String) {
+    let ev = decide::event(
+        shared,
+        caller,
+        target,
+        shared.policy.number(),
+        Action::Deny,
+        Transport::Tunnel,
+    )
+    .with_reason(reason);
+    shared.audit.emit(ev.into_event());
 }
 
 fn router_caller(caller: &Caller, port: u16) -> cordon_inference::Caller {

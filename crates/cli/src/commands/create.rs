@@ -25,6 +25,16 @@ pub enum Restart {
     Always,
 }
 
+impl From<Restart> for RestartPolicy {
+    fn from(restart: Restart) -> RestartPolicy {
+        match restart {
+            Restart::No => RestartPolicy::No,
+            Restart::OnFailure => RestartPolicy::OnFailure,
+            Restart::Always => RestartPolicy::Always,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct CreateArgs {
     /// Sandbox name: [a-z0-9][a-z0-9_.-]{0,62}, unique per user.
@@ -114,11 +124,7 @@ pub fn execute(args: CreateArgs) -> anyhow::Result<u8> {
         policy_file: args.policy,
         workdir: args.workdir,
         env,
-        restart: match args.restart {
-            Restart::No => RestartPolicy::No,
-            Restart::OnFailure => RestartPolicy::OnFailure,
-            Restart::Always => RestartPolicy::Always,
-        },
+        restart: args.restart.into(),
         log_max_bytes: args.log_max_size.unwrap_or(DEFAULT_LOG_MAX_BYTES),
         add_hosts: args.add_host,
         secrets: args.secret,

@@ -21,26 +21,19 @@ mod summary;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use cordon_inference::{ProviderRegistry, RouteSetting};
 use cordon_policy::catalog;
 use cordon_secrets::ConfigDir;
 use cordon_supervisor::SupervisorError;
 use cordon_supervisor::agents::{AgentOptions, ModelRoute, RouteChoice};
 use cordon_supervisor::lifecycle::{self, CreateOptions, DEFAULT_LOG_MAX_BYTES, Started};
-use cordon_supervisor::state::{RestartPolicy, StateRoot};
+use cordon_supervisor::state::StateRoot;
 
+use crate::commands::create::Restart;
 use crate::commands::provider::config_dir;
 use crate::commands::run::fail;
 use crate::exit;
-
-/// When the agent is started again (an assistant is meant to stay up).
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Restart {
-    No,
-    OnFailure,
-    Always,
-}
 
 #[derive(Debug, Args)]
 pub struct OnboardArgs {
@@ -187,11 +180,7 @@ pub fn execute(args: OnboardArgs) -> anyhow::Result<u8> {
         policy_file: None,
         workdir: args.workdir.clone(),
         env: Vec::new(),
-        restart: match args.restart {
-            Restart::No => RestartPolicy::No,
-            Restart::OnFailure => RestartPolicy::OnFailure,
-            Restart::Always => RestartPolicy::Always,
-        },
+        restart: args.restart.into(),
         log_max_bytes: DEFAULT_LOG_MAX_BYTES,
         add_hosts: Vec::new(),
         secrets: Vec::new(),
