@@ -32,7 +32,7 @@ pub enum SupervisorError {
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
     /// The policy could not be compiled for the proxy.
-    #[error("policy rejected:\n{0}")]
+    #[error("policy rejected:{}", block(.0))]
     Policy(String),
     /// `--audit FILE` cannot be opened for appending.
     #[error("cannot open audit log {path}: {source}")]
@@ -152,5 +152,14 @@ impl SupervisorError {
             | SupervisorError::NoSuchApproval(_) => FailureKind::Invalid,
             _ => FailureKind::Cordon,
         }
+    }
+}
+
+/// One problem stays on the line it explains; several start on the next line, one each.
+fn block(problems: &str) -> String {
+    if problems.contains('\n') {
+        format!("\n{problems}")
+    } else {
+        format!(" {problems}")
     }
 }
