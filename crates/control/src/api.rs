@@ -51,6 +51,10 @@ pub struct InferenceInfo {
     /// The active route (`None`: requests get 503).
     #[serde(default)]
     pub route: Option<InferenceRoute>,
+    /// Why there is no route although one was asked for (an unknown or removed
+    /// provider).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
     #[serde(default)]
     pub usage: InferenceUsage,
 }

@@ -53,6 +53,9 @@ pub(crate) struct Shared {
     audit: Option<AuditSink>,
     /// The active route; swapped whole on reload.
     route: ArcSwapOption<Route>,
+    /// Why there is no route although one was asked for (an unknown or removed
+    /// provider): said in the 503 and in `status`.
+    unrouted: ArcSwapOption<String>,
     /// Budget counters; survive route changes.
     pub(crate) budget: BudgetState,
     /// Provider connections.
@@ -110,6 +113,9 @@ pub struct RouteSummary {
 pub struct InferenceStatus {
     /// The active route (`None`: requests get 503).
     pub route: Option<RouteSummary>,
+    /// Why there is no route although the policy or default asked for one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
     /// Budget usage.
     pub usage: BudgetUsage,
 }
@@ -122,6 +128,7 @@ impl InferenceRouter {
                 sandbox: config.sandbox,
                 audit: config.audit,
                 route: ArcSwapOption::empty(),
+                unrouted: ArcSwapOption::empty(),
                 budget: BudgetState::default(),
                 upstream: Upstream::new(config.tls),
             }),
@@ -132,6 +139,14 @@ impl InferenceRouter {
     /// the route they started with; every later request sees the new one.
     pub fn set_route(&self, route: Option<Route>) {
         self.shared.route.store(route.map(Arc::new));
+        self.shared.unrouted.store(None);
+    }
+
+    /// No route, because the one asked for cannot be built (`why`: an unknown or
+    /// removed provider). Requests get a 503 naming it; `status` shows it.
+    pub fn set_unrouted(&self, why: String) {
+        self.shared.route.store(None);
+        self.shared.unrouted.store(Some(Arc::new(why)));
     }
 
     /// The active route.
@@ -150,6 +165,7 @@ impl InferenceRouter {
                 base_url: r.base().to_string(),
                 model: r.model().map(str::to_owned),
             }),
+            problem: self.shared.unrouted.load_full().map(|why| why.to_string()),
             usage: self.shared.budget.snapshot(&limits, Instant::now()),
         }
     }
@@ -177,11 +193,15 @@ impl InferenceRouter {
             bytes_up: 0,
         };
         let Some(route) = route else {
+            let message = match self.shared.unrouted.load_full() {
+                Some(why) => format!("inference.local has no route: {why}"),
+                None => "no inference route is configured for this sandbox (cordon inference set, or the policy's inference section)".to_owned(),
+            };
             return self.refuse(
                 &facts,
                 StatusCode::SERVICE_UNAVAILABLE,
                 "no_inference_route",
-                "no inference route is configured for this sandbox (cordon inference set, or the policy's inference section)",
+                &message,
                 Map::new(),
             );
         };

@@ -76,18 +76,17 @@ fn apply(
     };
     match route {
         Ok(route) => router.set_route(route.map(|r| r.with_generation(generation.number))),
-        Err(err) => {
-            router.set_route(None);
+        Err(err) if wanted.is_some() => {
+            router.set_unrouted(err.to_string());
             let when = if reload {
                 "after the reload"
             } else {
                 "at start"
             };
-            // Only worth a line when the policy asked for a route: a user default that
-            // cannot be read (e.g. a HOME the sandbox user cannot read) is not an error.
-            if wanted.is_some() {
-                eprintln!("cordon: inference.local has no route {when}: {err}");
-            }
+            eprintln!("cordon: inference.local has no route {when}: {err}");
         }
+        // A user default that cannot be read (e.g. a HOME the sandbox user cannot
+        // read) when the policy asked for nothing is not an error.
+        Err(_) => router.set_route(None),
     }
 }

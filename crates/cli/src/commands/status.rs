@@ -101,7 +101,12 @@ pub fn execute(args: StatusArgs) -> anyhow::Result<u8> {
                             .map(|m| format!(", model {m}"))
                             .unwrap_or_default()
                     ),
-                    None => println!("inference:   no route (requests to inference.local get 503)"),
+                    None => match &info.problem {
+                        Some(why) => println!("inference:   no route: {why}"),
+                        None => {
+                            println!("inference:   no route (requests to inference.local get 503)")
+                        }
+                    },
                 }
                 let usage = &info.usage;
                 println!(

@@ -205,5 +205,30 @@ fn switching_provider_on_a_running_sandbox() {
             (2, 1),
             "{mode:?}"
         );
+
+        // A route to a provider removed since: after a restart nothing is forwarded,
+        // and both the 503 and `status` say which provider is missing.
+        run(
+            &fleet,
+            &["inference", "set", "--sandbox", name, "--provider", "b"],
+        )
+        .ok();
+        run(&fleet, &["provider", "rm", "b"]).ok();
+        run(&fleet, &["stop", name]).ok();
+        run(&fleet, &["start", name]).ok();
+        let refused = ask();
+        assert!(refused.ok().contains("no_inference_route"), "{refused:?}");
+        assert!(
+            refused.stdout.contains("no provider named `b`"),
+            "{refused:?}"
+        );
+        assert_eq!(second.requests().len(), 1, "{mode:?}: nothing forwarded");
+        let status = run(&fleet, &["status", name]);
+        assert!(
+            status
+                .ok()
+                .contains("inference:   no route: no provider named `b`"),
+            "{mode:?}: {status:?}"
+        );
     }
 }
