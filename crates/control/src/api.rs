@@ -215,6 +215,10 @@ pub struct Approve {
     /// together with `save`: a saved rule is permanent.
     #[serde(rename = "for", default)]
     pub for_seconds: Option<u64>,
+    /// Approve a request whose binary could not be identified, for any binary (refused
+    /// without it: the entry would not be narrowed to one program).
+    #[serde(default)]
+    pub any_binary: bool,
 }
 
 /// An approval applied.

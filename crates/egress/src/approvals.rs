@@ -65,6 +65,9 @@ type Key = (String, u16, Option<String>);
 
 #[derive(Debug, Default)]
 struct Inner {
+    /// Random per store: ids derive from it, so the agent cannot compute offline a
+    /// destination whose id equals one the operator is about to approve.
+    id_key: [u8; 16],
     pending: HashMap<Key, PendingRequest>,
     dismissed: HashSet<Key>,
     /// Dismissals in the order they were made, oldest first (for the bound).
@@ -99,7 +102,10 @@ impl Approvals {
     /// dismissals.
     pub fn with_bounds(max_pending: usize, max_dismissed: usize) -> Approvals {
         Approvals {
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner {
+                id_key: random_key(),
+                ..Inner::default()
+            }),
             max_pending: max_pending.max(1),
             max_dismissed: max_dismissed.max(1),
             dismissals: watch::channel(0).0,
@@ -217,6 +223,19 @@ impl Approvals {
     }
 }
 
+/// 16 random bytes; a failing system random source (never seen on Linux) leaves ids
+/// derived from the time instead, still unknown to the agent in advance.
+fn random_key() -> [u8; 16] {
+    let mut key = [0u8; 16];
+    if getrandom::fill(&mut key).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        key = nanos.to_le_bytes();
+    }
+    key
+}
+
 impl Inner {
     fn key_of(&self, id: &str) -> Option<Key> {
         self.pending
@@ -225,12 +244,14 @@ impl Inner {
             .map(|(k, _)| k.clone())
     }
 
-    /// The id of `key`: the first hex digits of SHA-256 over the triple, rehashed with a
-    /// counter in the (unlikely) case another pending request already has it.
+    /// The id of `key`: the first hex digits of SHA-256 over the store's random key and
+    /// the triple, rehashed with a counter in the (unlikely) case another pending
+    /// request already has it.
     fn free_id(&self, key: &Key) -> String {
         let mut salt = 0u32;
         loop {
             let mut hash = Sha256::new();
+            hash.update(self.id_key);
             hash.update(key.0.as_bytes());
             hash.update([0]);
             hash.update(key.1.to_be_bytes());
@@ -280,9 +301,10 @@ mod tests {
         assert_eq!(list.len(), 4);
         let ids: HashSet<_> = list.iter().map(|r| r.id.clone()).collect();
         assert_eq!(ids.len(), 4, "ids must be distinct: {list:?}");
-        // Stable: a fresh store gives the same triple the same id.
+        // Not computable from the triple alone: another store (another supervisor)
+        // keys its ids differently, so the agent cannot aim a destination at an id.
         let other = Approvals::new();
-        assert_eq!(
+        assert_ne!(
             id(other.record("evil.test", 80, Some("/usr/bin/curl"), 9)),
             first
         );

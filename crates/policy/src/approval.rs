@@ -39,7 +39,9 @@ pub fn approval_entry(
         "version: 1\nnetwork_policies:\n  {}:\n    endpoints:\n      - host: {}\n        port: {port}\n    binaries:\n      - path: {}\n",
         quote(key),
         quote(host.trim_end_matches('.')),
-        quote(binary.unwrap_or("/**")),
+        // The path came from the kernel but the agent chose it: a program named
+        // `/sandbox/**` must not become a pattern matching every binary.
+        quote(&binary.map_or_else(|| "/**".to_owned(), globset::escape)),
     );
     let mut loaded = crate::parse_str(&yaml, "<approval>")?;
     loaded.policy.network_policies.remove(key).ok_or_else(|| {
@@ -106,6 +108,22 @@ mod tests {
             Verdict::Deny
         );
         assert_eq!(decide("api.example.com", 8443, None), Verdict::Deny);
+    }
+
+    /// A program whose path looks like a glob is approved as that one path.
+    #[test]
+    fn a_binary_named_like_a_pattern_is_approved_literally() {
+        let (_, policy) =
+            with_approval(&empty(), "api.example.com", 443, Some("/sandbox/**")).unwrap();
+        let compiled = CompiledPolicy::compile(&policy).unwrap();
+        let decide = |binary| {
+            compiled
+                .decide_connect("api.example.com", 443, Some(binary))
+                .verdict
+        };
+        assert_eq!(decide("/sandbox/**"), Verdict::Allow);
+        assert_eq!(decide("/sandbox/bin/other"), Verdict::Deny);
+        assert_eq!(decide("/sandbox/x"), Verdict::Deny);
     }
 
     #[test]

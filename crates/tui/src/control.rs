@@ -180,6 +180,7 @@ impl<L: Locator> Source for ControlSource<L> {
         let body = api::Approve {
             save: options.save,
             for_seconds: options.for_seconds,
+            any_binary: false,
         };
         let path = format!("{}/{id}/approve", api::APPROVALS);
         let reply = self.call(&endpoint, Method::POST, &path, Some(&body), "approve")?;

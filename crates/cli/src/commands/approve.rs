@@ -26,6 +26,9 @@ pub struct ApproveArgs {
     /// Remove the rule again after this long: 30s, 10m, 2h, 1d (a plain number is seconds).
     #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
     pub for_duration: Option<u64>,
+    /// Approve a request whose program could not be identified, for any binary.
+    #[arg(long)]
+    pub any_binary: bool,
 }
 
 /// The longest `--for` (the supervisor refuses more): a week.
@@ -65,6 +68,7 @@ pub fn execute(args: ApproveArgs) -> anyhow::Result<u8> {
     let options = Approve {
         save: args.save,
         for_seconds: args.for_duration,
+        any_binary: args.any_binary,
     };
     let approved = lifecycle::approve(&root, &args.name, &args.id, &options).map_err(fail)?;
     let mut line = format!("{}: approved {}", args.name, args.id);

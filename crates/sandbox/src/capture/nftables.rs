@@ -487,8 +487,10 @@ mod tests {
         let gid = rustix::process::getegid().as_raw();
         let mut cmd = Command::new("nft");
         cmd.args(["list", "ruleset"]);
-        // SAFETY: the child only makes system calls and formats small strings before
-        // exec; nextest runs each test in its own single-threaded process.
+        // SAFETY: between fork and exec the child allocates (format!, fs::write, the
+        // netlink batch), which is only sound in a process with no other thread that
+        // could hold the allocator's lock: this test relies on nextest running each test
+        // in its own process, whose only thread is the test's.
         unsafe {
             cmd.pre_exec(move || {
                 rustix::thread::unshare_unsafe(

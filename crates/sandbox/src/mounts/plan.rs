@@ -359,25 +359,31 @@ fn inside_workdir(workdir: Option<&Path>, rest: &Path) -> Result<Option<HostNode
 fn pin_parents_in_workdir(input: &PlanInput, entries: &mut BTreeMap<PathBuf, Entry>) {
     for (inside, _) in &input.extra_ro_files {
         let inside = normalize(inside);
-        let Some(parent) = inside.parent() else {
-            continue;
-        };
-        let Ok(rest) = parent.strip_prefix(WORKDIR_INSIDE) else {
-            continue;
-        };
-        if entries.contains_key(parent) {
-            continue;
-        }
-        if let Ok(Some(HostNode::Dir(source))) = inside_workdir(input.workdir.as_deref(), rest) {
-            entries.insert(
-                parent.to_path_buf(),
-                Entry::Host {
-                    source,
-                    read_only: false,
-                    dir: true,
-                    devices: false,
-                },
-            );
+        // Every directory between the workdir and the file: pinning only the nearest
+        // would leave its parent renameable, and the pin with it.
+        for dir in inside.ancestors().skip(1) {
+            let Ok(rest) = dir.strip_prefix(WORKDIR_INSIDE) else {
+                break;
+            };
+            if rest.as_os_str().is_empty() {
+                break;
+            }
+            if entries.contains_key(dir) {
+                continue;
+            }
+            // Missing, a file, or through a symlink: nothing to pin there.
+            if let Ok(Some(HostNode::Dir(source))) = inside_workdir(input.workdir.as_deref(), rest)
+            {
+                entries.insert(
+                    dir.to_path_buf(),
+                    Entry::Host {
+                        source,
+                        read_only: false,
+                        dir: true,
+                        devices: false,
+                    },
+                );
+            }
         }
     }
 }

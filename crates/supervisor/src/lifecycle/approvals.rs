@@ -125,7 +125,7 @@ pub(crate) async fn approve(
     }
     let work = {
         let api = Arc::clone(&api);
-        move || grant(&api, &id, options.save)
+        move || grant(&api, &id, options.save, options.any_binary)
     };
     let (approved, added) = tokio::task::spawn_blocking(work)
         .await
@@ -150,11 +150,22 @@ struct Added {
 
 /// Adds the entry for request `id` as a new generation (and to the stored policy with
 /// `save`), then resolves the request.
-fn grant(api: &Api, id: &str, save: bool) -> Result<(Approved, Added), Failure> {
+fn grant(api: &Api, id: &str, save: bool, any_binary: bool) -> Result<(Approved, Added), Failure> {
     let approvals = api.egress.proxy().approvals();
     let mut text = lock(&api.policy_text);
     // Looked up under the lock: a concurrent approve of the same id finds it resolved.
     let request = approvals.get(id).ok_or_else(|| not_found(api, id))?;
+    // An unidentified caller would get an entry for every binary: only when asked.
+    if request.binary.is_none() && !any_binary {
+        return Err(failure(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!(
+                "the program behind request {id} ({}:{}) could not be identified: approving it allows any binary to reach that destination; pass --any-binary to do so",
+                request.host, request.port
+            ),
+        ));
+    }
     let current = api.egress.policy().current();
     let (key, policy) = cordon_policy::with_approval(
         current.compiled.policy(),

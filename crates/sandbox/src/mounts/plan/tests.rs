@@ -254,8 +254,9 @@ fn policy_paths_below_sandbox_name_the_workdir() {
 fn the_directory_of_a_read_only_file_in_the_workdir_is_pinned_unless_it_is_a_link() {
     let workdir = tempfile::tempdir().unwrap();
     let config = tempfile::NamedTempFile::new().unwrap();
-    std::fs::create_dir(workdir.path().join(".agent")).unwrap();
+    std::fs::create_dir_all(workdir.path().join(".agent/deep")).unwrap();
     std::fs::write(workdir.path().join(".agent/config.json"), "{}").unwrap();
+    std::fs::write(workdir.path().join(".agent/deep/c.json"), "{}").unwrap();
     std::os::unix::fs::symlink("/etc", workdir.path().join(".planted")).unwrap();
     let input = PlanInput {
         workdir: Some(workdir.path().to_path_buf()),
@@ -263,6 +264,7 @@ fn the_directory_of_a_read_only_file_in_the_workdir_is_pinned_unless_it_is_a_lin
             ("/sandbox/.agent/config.json".into(), config.path().into()),
             ("/sandbox/.planted/config.json".into(), config.path().into()),
             ("/sandbox/top.json".into(), config.path().into()),
+            ("/sandbox/.agent/deep/c.json".into(), config.path().into()),
         ],
         ..PlanInput::default()
     };
@@ -288,6 +290,12 @@ fn the_directory_of_a_read_only_file_in_the_workdir_is_pinned_unless_it_is_a_lin
         .position(|s| s == "/sandbox/.agent/config.json")
         .unwrap();
     assert!(dir_at < file_at, "{steps:?}");
+    // A deeper file pins every directory on the way, each before what it holds.
+    let deep_at = steps
+        .iter()
+        .position(|s| s == "/sandbox/.agent/deep")
+        .unwrap();
+    assert!(dir_at < deep_at, "{steps:?}");
     // A symlink in the workdir is never followed to pin what it points at; the
     // workdir itself is not bound twice.
     assert!(find(&plan, "/sandbox/.planted").is_none());
