@@ -100,15 +100,54 @@ fn add_program(program: &Path, visible: &mut Vec<PathBuf>, path_dirs: &mut Vec<P
             list.push(p);
         }
     };
+    // A directory that would show the user's home, or the directory holding cordon's
+    // own credentials and state, is never made visible: only the program file is.
+    let guarded = guarded_dirs();
+    let shown = |dir: PathBuf, file: &Path| {
+        if too_broad(&dir, &guarded) {
+            file.to_path_buf()
+        } else {
+            dir
+        }
+    };
     if let Some(dir) = program.parent() {
         push(path_dirs, dir.to_path_buf());
-        push(visible, dir.to_path_buf());
+        push(visible, shown(dir.to_path_buf(), program));
     }
     let real = std::fs::canonicalize(program).unwrap_or_else(|_| program.to_path_buf());
     let tree = node_modules_root(&real).or_else(|| real.parent().map(Path::to_path_buf));
     if let Some(tree) = tree {
-        push(visible, tree);
+        push(visible, shown(tree, &real));
     }
+}
+
+/// The user's home and cordon's configuration (the credential store) and state
+/// directories, as this process's environment names them.
+fn guarded_dirs() -> Vec<PathBuf> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let under_home = |rest: &str| home.as_ref().map(|h| h.join(rest));
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| under_home(".config"));
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| under_home(".local/state"));
+    [
+        home,
+        config.map(|c| c.join("cordon")),
+        state.map(|s| s.join("cordon")),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|g| std::fs::canonicalize(&g).unwrap_or(g))
+    .collect()
+}
+
+/// Whether showing `dir` read-only would show too much: `/`, or a directory that is or
+/// holds one of `guarded`.
+fn too_broad(dir: &Path, guarded: &[PathBuf]) -> bool {
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    dir == Path::new("/") || guarded.iter().any(|g| g.starts_with(&dir))
 }
 
 /// `/a/lib/node_modules/openclaw/x.mjs` → `/a/lib/node_modules` (the first such
@@ -174,6 +213,24 @@ mod tests {
         std::fs::write(&path, text).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         path
+    }
+
+    /// A program kept directly in the home directory (or above cordon's own files)
+    /// shows only itself; a directory of its own is shown whole (the allowed twin).
+    #[test]
+    fn a_directory_holding_home_or_cordon_state_is_never_shown() {
+        let home = tempfile::tempdir_in("/var/tmp").unwrap();
+        let home = std::fs::canonicalize(home.path()).unwrap();
+        let config = home.join(".config/cordon");
+        std::fs::create_dir_all(&config).unwrap();
+        let guarded = vec![home.clone(), config];
+        assert!(too_broad(&home, &guarded));
+        assert!(too_broad(&home.join(".config"), &guarded));
+        assert!(too_broad(Path::new("/"), &guarded));
+        assert!(too_broad(home.parent().unwrap(), &guarded));
+        let own = home.join(".local/agent/bin");
+        std::fs::create_dir_all(&own).unwrap();
+        assert!(!too_broad(&own, &guarded));
     }
 
     #[test]
