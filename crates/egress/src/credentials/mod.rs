@@ -9,6 +9,9 @@
 //! value in headers, and with `json_body: true` in JSON bodies; any other placeholder
 //! (another credential, no binding, in the URL, in a body not opted in, one the
 //! sandbox was not given) refuses the whole request: 403, an audit line, nothing sent.
+//! On a `websocket` endpoint that is the upgrade request; the messages exchanged after
+//! it are not scanned (a placeholder sent in a message reaches the server unchanged,
+//! and is useless there), and neither are body trailers.
 //!
 //! Bodies not substituted are checked too: a small body with a known length is read
 //! first and checked whole (a refusal then sends nothing); any other body streams
