@@ -13,7 +13,7 @@
 
 use serde_json::Value;
 
-use super::common::{MODES, Mode, NOBODY, cordon_bin, policy_yaml, require};
+use super::common::{MODES, Mode, NOBODY, PYTHON, cordon_bin, policy_yaml, require};
 use super::egress_run::network;
 use super::egress_run::server::TestServer;
 use super::lifecycle::{Fleet, eventually};
@@ -395,5 +395,45 @@ fn approvals_term_shows_a_pending_request_and_a_approves_it() {
         assert_eq!(fetch(&fleet, "tui", &evil), "200", "{mode:?}");
         assert!(pending(&fleet, "tui").is_empty());
         tmux.keys("q");
+    }
+}
+
+/// A caller the proxy cannot name (one socket held by two programs: python3 and the
+/// `sleep` it handed the socket to before connecting) becomes a request with no
+/// binary. Approving it would allow every binary, so `approve` refuses it (blocked)
+/// unless `--any-binary` is given (allowed twin: then even curl gets through).
+#[test]
+fn approvals_an_unidentified_caller_is_approved_only_with_any_binary() {
+    require(PYTHON);
+    let server = TestServer::start("origin");
+    let p = server.port();
+    let script = format!(
+        "import socket, subprocess\n\
+         s = socket.socket()\n\
+         s.set_inheritable(True)\n\
+         child = subprocess.Popen(['/bin/sleep', '5'], pass_fds=[s.fileno()])\n\
+         s.connect(('127.0.0.1', 3128))\n\
+         s.sendall(b'GET http://evil.test:{p}/ HTTP/1.1\\r\\nHost: evil.test:{p}\\r\\nConnection: close\\r\\n\\r\\n')\n\
+         print(s.recv(100).split(b'\\r\\n')[0].decode())\n\
+         child.kill()\n"
+    );
+    for mode in MODES {
+        let fleet = Fleet::new(mode);
+        sandbox(&fleet, "anyb", p, "");
+        let run = fleet.run(["exec", "anyb", "--", PYTHON, "-c", &script]);
+        assert!(run.ok().contains(" 403"), "{mode:?}: {run:?}");
+        let request = request_for(&fleet, "anyb", "evil.test").expect("a pending request");
+        assert!(request["binary"].is_null(), "{mode:?}: {request}");
+        let id = request["id"].as_str().unwrap().to_owned();
+
+        let refused = fleet.run(["approve", "anyb", &id]);
+        assert_eq!(refused.code, 125, "{mode:?}: {refused:?}");
+        assert!(refused.stderr.contains("--any-binary"), "{refused:?}");
+        assert!(request_for(&fleet, "anyb", "evil.test").is_some());
+        let evil = format!("http://evil.test:{p}/");
+        assert_eq!(fetch(&fleet, "anyb", &evil), "403", "{mode:?}");
+
+        fleet.run(["approve", "anyb", &id, "--any-binary"]).ok();
+        assert_eq!(fetch(&fleet, "anyb", &evil), "200", "{mode:?}");
     }
 }
