@@ -76,3 +76,13 @@ pub fn quiet_broken_pipe() {
         previous(info);
     }));
 }
+
+/// Exit 1 for a name not in a built-in catalogue, listing the known ones:
+/// `unknown KIND `NAME` (known: a, b, c)`.
+pub fn unknown_name<'a>(kind: &str, name: &str, known: impl Iterator<Item = &'a str>) -> Exit {
+    let known: Vec<&str> = known.collect();
+    Exit::new(
+        INVALID,
+        format!("unknown {kind} `{name}` (known: {})", known.join(", ")),
+    )
+}

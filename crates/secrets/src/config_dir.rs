@@ -56,6 +56,15 @@ impl ConfigDir {
             .ok_or(SecretsError::NoConfigDir)
     }
 
+    /// The directory of the user running this process, from its own environment:
+    /// what the CLI, the supervisor's router and its `--secret` store all read.
+    pub fn from_env() -> Result<ConfigDir, SecretsError> {
+        ConfigDir::from_env_values(
+            std::env::var_os("XDG_CONFIG_HOME"),
+            std::env::var_os("HOME"),
+        )
+    }
+
     /// A directory at an explicit path (tests, `--config-dir`).
     pub fn at(path: impl Into<PathBuf>) -> ConfigDir {
         ConfigDir { path: path.into() }

@@ -47,12 +47,9 @@ fn failed(message: String) -> SupervisorError {
 /// The credential store of the user running cordon (`$XDG_CONFIG_HOME/cordon`, else
 /// `~/.config/cordon`).
 fn store() -> Result<CredentialStore, SupervisorError> {
-    ConfigDir::from_env_values(
-        std::env::var_os("XDG_CONFIG_HOME"),
-        std::env::var_os("HOME"),
-    )
-    .map(CredentialStore::new)
-    .map_err(|e| failed(format!("--secret: no configuration directory: {e}")))
+    ConfigDir::from_env()
+        .map(CredentialStore::new)
+        .map_err(|e| failed(format!("--secret: no configuration directory: {e}")))
 }
 
 /// Parses `ENV=PROVIDER` specs, checks each credential is stored, and issues one

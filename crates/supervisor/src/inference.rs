@@ -39,12 +39,7 @@ pub(crate) fn router(
         audit: Some(audit.clone()),
         tls,
     });
-    let registry = ConfigDir::from_env_values(
-        std::env::var_os("XDG_CONFIG_HOME"),
-        std::env::var_os("HOME"),
-    )
-    .ok()
-    .map(ProviderRegistry::new);
+    let registry = ConfigDir::from_env().ok().map(ProviderRegistry::new);
     apply(&router, policy, registry.as_ref(), false);
     let mut changes = policy.subscribe();
     let (follower, policy) = (router.clone(), policy.clone());

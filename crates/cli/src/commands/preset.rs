@@ -58,12 +58,7 @@ pub fn execute(cmd: PresetCommand) -> anyhow::Result<u8> {
 /// The preset called `name`, or exit 1 naming the known ones.
 pub fn lookup(name: &str) -> anyhow::Result<&'static Preset> {
     catalog::preset(name).ok_or_else(|| {
-        let known: Vec<_> = catalog::presets().iter().map(|p| p.name).collect();
-        exit::Exit::new(
-            exit::INVALID,
-            format!("unknown preset `{name}` (known: {})", known.join(", ")),
-        )
-        .into()
+        exit::unknown_name("preset", name, catalog::presets().iter().map(|p| p.name)).into()
     })
 }
 

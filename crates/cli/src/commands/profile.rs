@@ -40,12 +40,7 @@ pub fn execute(cmd: ProfileCommand) -> anyhow::Result<u8> {
 /// The profile called `name`, or exit 1 naming the known ones.
 pub fn lookup(name: &str) -> anyhow::Result<&'static Profile> {
     catalog::profile(name).ok_or_else(|| {
-        let known: Vec<_> = catalog::profiles().iter().map(|p| p.name).collect();
-        exit::Exit::new(
-            exit::INVALID,
-            format!("unknown profile `{name}` (known: {})", known.join(", ")),
-        )
-        .into()
+        exit::unknown_name("profile", name, catalog::profiles().iter().map(|p| p.name)).into()
     })
 }
 

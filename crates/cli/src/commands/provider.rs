@@ -83,11 +83,7 @@ pub fn execute(cmd: ProviderCommand) -> anyhow::Result<u8> {
 
 /// The user's configuration directory, from the environment of this process.
 pub(crate) fn config_dir() -> anyhow::Result<ConfigDir> {
-    ConfigDir::from_env_values(
-        std::env::var_os("XDG_CONFIG_HOME"),
-        std::env::var_os("HOME"),
-    )
-    .map_err(|e| fail(e.into()))
+    ConfigDir::from_env().map_err(|e| fail(e.into()))
 }
 
 fn create(registry: &ProviderRegistry, args: CreateArgs) -> anyhow::Result<u8> {

@@ -39,7 +39,7 @@ pub(crate) struct Api {
 
 type Shared = Arc<Api>;
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -91,7 +91,11 @@ async fn policy_get(Extract(api): Extract<Shared>) -> Json<PolicyDocument> {
     })
 }
 
-fn refusal(status: StatusCode, error: &str, message: String) -> (StatusCode, Json<ApiError>) {
+pub(super) fn refusal(
+    status: StatusCode,
+    error: &str,
+    message: String,
+) -> (StatusCode, Json<ApiError>) {
     (status, Json(ApiError::new(error, message)))
 }
 

@@ -18,7 +18,7 @@
 //! Every policy change (reloads, approvals, expiries) holds the API's `policy_text`
 //! lock, so generations and the stored file change in one order.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -28,7 +28,7 @@ use axum::http::StatusCode;
 use cordon_control::api::{ApiError, Approval, Approve, Approved};
 use cordon_policy::{NetworkPolicy, Policy};
 
-use super::api::Api;
+use super::api::{Api, lock, refusal as failure};
 use crate::state::Durability;
 
 type Failure = (StatusCode, Json<ApiError>);
@@ -36,14 +36,6 @@ type Failure = (StatusCode, Json<ApiError>);
 /// Longest `for`: a week. A longer temporary rule is a permanent one in disguise
 /// (and a timer that long outlives most sandboxes anyway).
 pub(crate) const MAX_APPROVAL_SECONDS: u64 = 7 * 24 * 3600;
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn failure(status: StatusCode, error: &str, message: String) -> Failure {
-    (status, Json(ApiError::new(error, message)))
-}
 
 fn not_found(api: &Api, id: &str) -> Failure {
     failure(
