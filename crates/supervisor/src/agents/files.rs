@@ -7,14 +7,23 @@
 //! path between runs, change what the next start mounts: every start mounts cordon's
 //! copy again. The bind needs an existing mount point inside the workdir (mounts are
 //! never created inside a host bind), which [`ensure_mount_points`] recreates at every
-//! start in case the agent removed it, refusing symlinks so a prepared link cannot
-//! make cordon create files elsewhere on the host.
+//! start in case the agent removed it.
+//!
+//! The workdir is writable by agents, possibly one running right now in another
+//! sandbox, so nothing here resolves a path below it twice: each directory is opened
+//! from its parent's descriptor with `O_NOFOLLOW` and files are created relative to
+//! that descriptor. A symlink (or a swap to one mid-walk) anywhere below the workdir
+//! is refused instead of followed, so cordon never creates or changes a file elsewhere
+//! on the host on an agent's behalf.
 
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Component, Path, PathBuf};
 
 use cordon_sandbox::WORKDIR_INSIDE;
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
 
 use super::Prepared;
 use crate::error::SupervisorError;
@@ -25,6 +34,10 @@ pub type Owner = Option<(u32, u32)>;
 /// Creates the state directories and generated files of `prepared`. Files are written
 /// to `agent_dir` (which is `agent_dir_final` once the sandbox's directory is in
 /// place); returns the `(inside, host)` pairs to mount read-only at every start.
+///
+/// The host's view of the workdir gets a copy of each file too, unless a non-empty file
+/// is already there (the user's own configuration, say): that one is left as it is on
+/// the host and only serves as the mount point; inside, cordon's copy covers it.
 pub fn install(
     prepared: &Prepared,
     workdir: &Path,
@@ -33,7 +46,7 @@ pub fn install(
     owner: Owner,
 ) -> Result<Vec<(PathBuf, PathBuf)>, SupervisorError> {
     for dir in &prepared.state_dirs {
-        ensure_dirs(workdir, dir, owner)?;
+        open_dirs(workdir, dir, owner)?;
     }
     let mut mounts = Vec::new();
     if prepared.files.is_empty() {
@@ -44,20 +57,27 @@ pub fn install(
         .recursive(true)
         .create(agent_dir)
         .map_err(|e| SupervisorError::state(agent_dir, e))?;
+    let agent_fd = open_dir(agent_dir)?;
     for (index, file) in prepared.files.iter().enumerate() {
-        let base = file
-            .relative
-            .file_name()
-            .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
-        let stored = format!("{index}-{base}");
-        write_new(&agent_dir.join(&stored), &file.contents, None)?;
-        // The host's view of the workdir shows the same contents.
-        let at = checked_join(workdir, &file.relative)?;
-        if let Some(parent) = file.relative.parent() {
-            ensure_dirs(workdir, parent, owner)?;
-        }
-        refuse_symlink(&at)?;
-        write_new(&at, &file.contents, owner)?;
+        let (parent, name) = split(&file.relative)?;
+        let stored = format!("{index}-{}", name.to_string_lossy());
+        write_at(
+            &agent_fd,
+            agent_dir,
+            Path::new(&stored),
+            &file.contents,
+            None,
+            Existing::Replace,
+        )?;
+        let dir = open_dirs(workdir, parent, owner)?;
+        write_at(
+            &dir,
+            &workdir.join(parent),
+            Path::new(name),
+            &file.contents,
+            owner,
+            Existing::KeepIfNotEmpty,
+        )?;
         mounts.push((
             Path::new(WORKDIR_INSIDE).join(&file.relative),
             agent_dir_final.join(&stored),
@@ -77,89 +97,160 @@ pub fn ensure_mount_points(
         let Ok(relative) = inside.strip_prefix(WORKDIR_INSIDE) else {
             continue;
         };
-        if let Some(parent) = relative.parent() {
-            ensure_dirs(workdir, parent, owner)?;
-        }
-        let at = checked_join(workdir, relative)?;
-        refuse_symlink(&at)?;
-        if std::fs::symlink_metadata(&at).is_err() {
-            write_new(&at, "", owner)?;
-        }
+        let (parent, name) = split(relative)?;
+        let dir = open_dirs(workdir, parent, owner)?;
+        write_at(
+            &dir,
+            &workdir.join(parent),
+            Path::new(name),
+            "",
+            owner,
+            Existing::Keep,
+        )?;
     }
     Ok(())
 }
 
-/// `workdir/relative`, refusing `..` and absolute parts.
-fn checked_join(workdir: &Path, relative: &Path) -> Result<PathBuf, SupervisorError> {
-    if relative
+/// What [`write_at`] does with a regular file already at the path.
+#[derive(Clone, Copy, PartialEq)]
+enum Existing {
+    Replace,
+    KeepIfNotEmpty,
+    Keep,
+}
+
+/// `relative` as (parent, file name), refusing `..`, absolute and empty paths.
+fn split(relative: &Path) -> Result<(&Path, &std::ffi::OsStr), SupervisorError> {
+    let plain = relative
         .components()
-        .any(|c| !matches!(c, Component::Normal(_)))
-    {
-        return Err(SupervisorError::state(
+        .all(|c| matches!(c, Component::Normal(_)));
+    match (plain, relative.parent(), relative.file_name()) {
+        (true, Some(parent), Some(name)) => Ok((parent, name)),
+        _ => Err(SupervisorError::state(
             relative,
             std::io::Error::other("not a plain relative path"),
+        )),
+    }
+}
+
+fn open_dir(path: &Path) -> Result<OwnedFd, SupervisorError> {
+    rustix::fs::open(
+        path,
+        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| SupervisorError::state(path, e.into()))
+}
+
+/// Opens `workdir/relative` one directory at a time without following symlinks,
+/// creating what is missing (0700, given to `owner`); refuses symlinks and
+/// non-directories on the way.
+fn open_dirs(workdir: &Path, relative: &Path, owner: Owner) -> Result<OwnedFd, SupervisorError> {
+    let mut dir = open_dir(workdir)?;
+    let mut at = workdir.to_path_buf();
+    for component in relative.components() {
+        let Component::Normal(name) = component else {
+            return Err(SupervisorError::state(
+                relative,
+                std::io::Error::other("not a plain relative path"),
+            ));
+        };
+        at.push(name);
+        let flags = OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC;
+        let next = match rustix::fs::openat(&dir, name, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => {
+                match rustix::fs::mkdirat(&dir, name, Mode::from_raw_mode(0o700)) {
+                    Ok(()) | Err(Errno::EXIST) => {}
+                    Err(e) => return Err(SupervisorError::state(&at, e.into())),
+                }
+                let fd = rustix::fs::openat(&dir, name, flags, Mode::empty())
+                    .map_err(|e| not_a_directory(&at, e))?;
+                chown(&fd, &at, owner)?;
+                fd
+            }
+            Err(e) => return Err(not_a_directory(&at, e)),
+        };
+        dir = next;
+    }
+    Ok(dir)
+}
+
+fn not_a_directory(at: &Path, errno: Errno) -> SupervisorError {
+    if matches!(errno, Errno::LOOP | Errno::NOTDIR) {
+        SupervisorError::state(
+            at,
+            std::io::Error::other("exists and is not a directory (a symlink is refused)"),
+        )
+    } else {
+        SupervisorError::state(at, errno.into())
+    }
+}
+
+/// Writes `contents` to `name` in `dir` (0644, never following a symlink, refusing
+/// anything but a regular file; a FIFO cannot stall it), giving what it creates or
+/// writes to `owner`. `shown` names the directory in errors.
+fn write_at(
+    dir: &OwnedFd,
+    shown: &Path,
+    name: &Path,
+    contents: &str,
+    owner: Owner,
+    existing: Existing,
+) -> Result<(), SupervisorError> {
+    let at = shown.join(name);
+    let flags = OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let mode = Mode::from_raw_mode(0o644);
+    let refused = |e: Errno| {
+        if e == Errno::LOOP {
+            SupervisorError::state(
+                &at,
+                std::io::Error::other("is a symlink; refusing to follow it (remove it)"),
+            )
+        } else {
+            SupervisorError::state(&at, e.into())
+        }
+    };
+    let (fd, created) =
+        match rustix::fs::openat(dir, name, flags | OFlags::CREATE | OFlags::EXCL, mode) {
+            Ok(fd) => (fd, true),
+            Err(Errno::EXIST) => (
+                rustix::fs::openat(dir, name, flags, mode).map_err(refused)?,
+                false,
+            ),
+            Err(e) => return Err(refused(e)),
+        };
+    let stat = rustix::fs::fstat(&fd).map_err(|e| SupervisorError::state(&at, e.into()))?;
+    if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
+        return Err(SupervisorError::state(
+            &at,
+            std::io::Error::other("is not a regular file (remove it)"),
         ));
     }
-    Ok(workdir.join(relative))
-}
-
-fn refuse_symlink(path: &Path) -> Result<(), SupervisorError> {
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_symlink() => Err(SupervisorError::state(
-            path,
-            std::io::Error::other("is a symlink; refusing to follow it (remove it)"),
-        )),
-        _ => Ok(()),
+    let write = created
+        || match existing {
+            Existing::Replace => true,
+            Existing::KeepIfNotEmpty => stat.st_size == 0,
+            Existing::Keep => false,
+        };
+    if !write {
+        return Ok(());
     }
-}
-
-/// Creates each directory of `relative` below `workdir` that is missing (0700, given
-/// to `owner`); refuses symlinks and non-directories on the way.
-fn ensure_dirs(workdir: &Path, relative: &Path, owner: Owner) -> Result<(), SupervisorError> {
-    let mut at = workdir.to_path_buf();
-    for component in checked_join(Path::new(""), relative)?.components() {
-        at.push(component);
-        match std::fs::symlink_metadata(&at) {
-            Ok(meta) if meta.is_dir() => {}
-            Ok(_) => {
-                return Err(SupervisorError::state(
-                    &at,
-                    std::io::Error::other("exists and is not a directory (a symlink is refused)"),
-                ));
-            }
-            Err(_) => {
-                std::fs::DirBuilder::new()
-                    .mode(0o700)
-                    .create(&at)
-                    .map_err(|e| SupervisorError::state(&at, e))?;
-                chown(&at, owner)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Writes `contents` to `path` (0644, replacing a regular file, never following a
-/// symlink), given to `owner`.
-fn write_new(path: &Path, contents: &str, owner: Owner) -> Result<(), SupervisorError> {
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path)
-        .map_err(|e| SupervisorError::state(path, e))?;
+    rustix::fs::ftruncate(&fd, 0).map_err(|e| SupervisorError::state(&at, e.into()))?;
+    let mut file = std::fs::File::from(fd);
     file.write_all(contents.as_bytes())
-        .map_err(|e| SupervisorError::state(path, e))?;
-    drop(file);
-    chown(path, owner)
+        .map_err(|e| SupervisorError::state(&at, e))?;
+    chown(file.as_fd(), &at, owner)
 }
 
-fn chown(path: &Path, owner: Owner) -> Result<(), SupervisorError> {
+fn chown(fd: impl AsFd, at: &Path, owner: Owner) -> Result<(), SupervisorError> {
     if let Some((uid, gid)) = owner {
-        std::os::unix::fs::lchown(path, Some(uid), Some(gid))
-            .map_err(|e| SupervisorError::state(path, e))?;
+        rustix::fs::fchown(
+            fd,
+            Some(rustix::fs::Uid::from_raw(uid)),
+            Some(rustix::fs::Gid::from_raw(gid)),
+        )
+        .map_err(|e| SupervisorError::state(at, e.into()))?;
     }
     Ok(())
 }
@@ -187,5 +278,104 @@ mod tests {
         std::os::unix::fs::symlink(&outside, workdir.join(".agent")).unwrap();
         assert!(ensure_mount_points(&workdir, &mounts, None).is_err());
         assert!(!outside.join("config.json").exists());
+    }
+
+    #[test]
+    fn a_fifo_or_a_symlinked_file_at_the_mount_point_is_refused_without_stalling() {
+        let tmp = tempfile::tempdir().unwrap();
+        let workdir = tmp.path().join("w");
+        std::fs::create_dir_all(workdir.join(".agent")).unwrap();
+        let mounts = [(
+            PathBuf::from("/sandbox/.agent/config.json"),
+            PathBuf::from("/x"),
+        )];
+        let at = workdir.join(".agent/config.json");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &at,
+            rustix::fs::FileType::Fifo,
+            Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        let err = ensure_mount_points(&workdir, &mounts, None).unwrap_err();
+        assert!(err.to_string().contains("config.json"), "{err}");
+        std::fs::remove_file(&at).unwrap();
+        let target = tmp.path().join("target");
+        std::fs::write(&target, "host file").unwrap();
+        std::os::unix::fs::symlink(&target, &at).unwrap();
+        let err = ensure_mount_points(&workdir, &mounts, None).unwrap_err();
+        assert!(err.to_string().contains("symlink"), "{err}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "host file");
+        // Allowed twin: a plain file there is kept as the mount point.
+        std::fs::remove_file(&at).unwrap();
+        std::fs::write(&at, "mine").unwrap();
+        ensure_mount_points(&workdir, &mounts, None).unwrap();
+        assert_eq!(std::fs::read_to_string(&at).unwrap(), "mine");
+    }
+
+    fn prepared(relative: &str, contents: &str) -> Prepared {
+        Prepared {
+            policy: cordon_policy::default_policy(),
+            policy_text: String::new(),
+            policy_source: String::new(),
+            command: None,
+            env: Vec::new(),
+            path_dirs: Vec::new(),
+            state_dirs: vec![PathBuf::from(".agent/state")],
+            files: vec![super::super::AgentFile {
+                relative: PathBuf::from(relative),
+                contents: contents.into(),
+            }],
+            binary: None,
+            added_read_only: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn install_keeps_a_users_own_file_and_writes_an_empty_or_missing_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let workdir = tmp.path().join("w");
+        std::fs::create_dir_all(workdir.join(".agent")).unwrap();
+        std::fs::write(workdir.join(".agent/config.json"), "{\"mine\":1}").unwrap();
+        let agent = tmp.path().join("agent");
+        let p = prepared(".agent/config.json", "{\"cordon\":1}");
+        let mounts = install(&p, &workdir, &agent, &agent, None).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(workdir.join(".agent/config.json")).unwrap(),
+            "{\"mine\":1}"
+        );
+        assert!(workdir.join(".agent/state").is_dir());
+        // What is mounted inside is cordon's copy.
+        assert_eq!(
+            std::fs::read_to_string(&mounts[0].1).unwrap(),
+            "{\"cordon\":1}"
+        );
+        // Twin: an empty file (an old mount point) is filled in.
+        std::fs::write(workdir.join(".agent/config.json"), "").unwrap();
+        install(&p, &workdir, &agent, &agent, None).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(workdir.join(".agent/config.json")).unwrap(),
+            "{\"cordon\":1}"
+        );
+    }
+
+    #[test]
+    fn install_never_creates_a_directory_through_a_symlinked_parent() {
+        let tmp = tempfile::tempdir().unwrap();
+        let workdir = tmp.path().join("w");
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir_all(&workdir).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, workdir.join(".agent")).unwrap();
+        let agent = tmp.path().join("agent");
+        let p = prepared(".agent/config.json", "{}");
+        let err = install(&p, &workdir, &agent, &agent, None).unwrap_err();
+        assert!(err.to_string().contains("symlink"), "{err}");
+        assert!(std::fs::read_dir(&outside).unwrap().next().is_none());
+        // Twin: with a real directory there, the same install succeeds.
+        std::fs::remove_file(workdir.join(".agent")).unwrap();
+        install(&p, &workdir, &agent, &agent, None).unwrap();
+        assert!(workdir.join(".agent/config.json").is_file());
     }
 }
