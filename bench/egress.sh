@@ -5,7 +5,12 @@
 #   2. 1,000 small keep-alive requests through the forward proxy vs direct
 #      (target: <= 1.5x direct time);
 #   3. decisions per second with 200 concurrent clients (allowed tunnels, and denials);
-#   4. the proxy's RSS with 1,000 idle tunnels open.
+#   4. the proxy's RSS with 1,000 idle tunnels open;
+#   5. a reference, when HAProxy is installed (apt-get install haproxy): the same
+#      download through HAProxy as a plain TCP relay (splice on, less work than a
+#      CONNECT tunnel) and the same keep-alive requests through HAProxy in HTTP mode,
+#      each next to direct and cordon in the same loop: what a mature C proxy reaches
+#      on this machine.
 # Each timing is the median of $RUNS runs (default 5). The proxy runs standalone
 # (bench/src/bin/egress_bench.rs) with binary identity on (host scope), no audit file.
 # Everything stays on 127.0.0.1. Usage: bench/egress.sh
@@ -16,7 +21,7 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
 SIZE=${SIZE:-1073741824}
 SMALL=${SMALL:-1000}
-PARTS=${PARTS:-rss download small decisions}
+PARTS=${PARTS:-rss download small decisions reference}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 for tool in curl python3; do
   command -v "$tool" >/dev/null || { echo "bench/egress.sh: $tool is required" >&2; exit 1; }
@@ -138,6 +143,67 @@ bench_decisions() {
     | sed 's/^/allowed (CONNECT + dial): /'
   "$BIN" load --proxy "127.0.0.1:$PROXY" --target "denied.bench:$ECHO" --concurrency 200 --seconds 5 \
     | sed 's/^/denied (403): /'
+}
+
+# HAProxy as a reference relay (part "reference"); skipped when it is not installed.
+bench_reference() {
+  local hap
+  hap=$(command -v haproxy || true)
+  if [ -z "$hap" ]; then
+    echo "reference: haproxy not installed (apt-get install haproxy), skipped"
+    return
+  fi
+  local tcp_port http_port
+  read -r tcp_port http_port < <(python3 -c '
+import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*(x.getsockname()[1] for x in s))')
+  cat >"$tmp/haproxy.cfg" <<EOF
+global
+  nbthread 2
+defaults
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+listen tcp
+  mode tcp
+  option splice-auto
+  bind 127.0.0.1:$tcp_port
+  server origin 127.0.0.1:$HTTP
+listen http
+  mode http
+  option http-keep-alive
+  http-reuse always
+  bind 127.0.0.1:$http_port
+  server origin 127.0.0.1:$HTTP
+EOF
+  "$hap" -db -f "$tmp/haproxy.cfg" >/dev/null 2>"$tmp/haproxy.err" &
+  local hap_pid=$!
+  pids+=("$hap_pid")
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$http_port") 2>/dev/null && break
+    sleep 0.05
+  done
+  local direct=() viahap=() viacordon=() sd=() sh=() sc=()
+  dl() { "$CURL" -s -o /dev/null -w '%{speed_download}' "$@"; }
+  small() { local t0; t0=$(now_ns); "$CURL" -s "$@" >/dev/null; echo $(( $(now_ns) - t0 )); }
+  for _ in $(seq "$RUNS"); do
+    direct+=("$(dl "http://127.0.0.1:$HTTP/bytes/$SIZE")")
+    viahap+=("$(dl --connect-to "api.bench:$HTTP:127.0.0.1:$tcp_port" "http://api.bench:$HTTP/bytes/$SIZE")")
+    viacordon+=("$(dl -p -x "http://127.0.0.1:$PROXY" "http://api.bench:$HTTP/bytes/$SIZE")")
+    sd+=("$(small --resolve "api.bench:$HTTP:127.0.0.1" "http://api.bench:$HTTP/small/[1-$SMALL]")")
+    sh+=("$(small --connect-to "api.bench:$HTTP:127.0.0.1:$http_port" "http://api.bench:$HTTP/small/[1-$SMALL]")")
+    sc+=("$(small -x "http://127.0.0.1:$PROXY" "http://api.bench:$HTTP/small/[1-$SMALL]")")
+  done
+  kill "$hap_pid" 2>/dev/null || true
+  python3 -c '
+import sys
+d, h, c, sd, sh, sc, size, n = map(float, sys.argv[1:])
+print(f"reference download {size/2**30:.2f} GiB: direct {d/1e6:.0f} MB/s; HAProxy TCP relay {h/1e6:.0f} MB/s = {100*h/d:.0f}%; cordon CONNECT tunnel {c/1e6:.0f} MB/s = {100*c/d:.0f}%")
+print(f"reference {n:.0f} keep-alive requests: direct {sd/1e6:.0f} ms; HAProxy HTTP {sh/1e6:.0f} ms = {sh/sd:.2f}x; cordon forward proxy {sc/1e6:.0f} ms = {sc/sd:.2f}x")
+' "$(median "${direct[@]}")" "$(median "${viahap[@]}")" "$(median "${viacordon[@]}")" \
+    "$(median "${sd[@]}")" "$(median "${sh[@]}")" "$(median "${sc[@]}")" "$SIZE" "$SMALL"
 }
 
 for part in $PARTS; do

@@ -12,5 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 cargo build --release -q -p cordon-bench --bin l7-bench
+# HAProxy, when installed (apt-get install haproxy), is measured doing the same TLS bump
+# as a reference for what this machine allows a mature proxy.
+reference=()
+if command -v haproxy >/dev/null; then reference=(--haproxy "$(command -v haproxy)"); fi
 "$CARGO_TARGET_DIR/release/l7-bench" \
-  --requests "${REQUESTS:-5000}" --concurrency "${CONCURRENCY:-8}" --runs "${RUNS:-5}"
+  --requests "${REQUESTS:-5000}" --concurrency "${CONCURRENCY:-8}" --runs "${RUNS:-5}" "${reference[@]}"

@@ -8,7 +8,12 @@
 //!
 //! ```text
 //! l7-bench [--requests N] [--concurrency C] [--runs R] [--only tunnel|l7] [--proxy-threads T]
+//!          [--haproxy PATH]
 //! ```
+//! With `--haproxy`, a fourth line measures HAProxy doing the same job as L7
+//! inspection (TLS terminated with its own CA's leaf, HTTP parsed, re-encrypted to the
+//! origin over verified TLS, same thread count as the proxy): a reference for what a
+//! mature C proxy reaches on this machine.
 //! Prints one line per mode: sequential requests/s and latency percentiles on one
 //! connection, and requests/s with C connections in parallel. Each figure is the
 //! median over R runs. The parallel phase also reports the CPU time the whole process
@@ -40,6 +45,7 @@ enum Mode {
     Direct,
     Tunnel,
     Inspected,
+    Reference,
 }
 
 impl Mode {
@@ -48,6 +54,7 @@ impl Mode {
             Mode::Direct => "direct",
             Mode::Tunnel => "CONNECT tunnel (no inspection)",
             Mode::Inspected => "L7 inspection (protocol: rest)",
+            Mode::Reference => "reference: HAProxy TLS bump",
         }
     }
 
@@ -56,6 +63,7 @@ impl Mode {
             Mode::Direct => "origin.bench",
             Mode::Tunnel => "tunnel.bench",
             Mode::Inspected => "l7.bench",
+            Mode::Reference => "origin.bench",
         }
     }
 }
@@ -65,6 +73,10 @@ struct Setup {
     proxy: SocketAddr,
     origin_tls: Arc<rustls::ClientConfig>,
     sandbox_tls: Arc<rustls::ClientConfig>,
+    /// HAProxy's TLS listener and a client config trusting its CA (`--haproxy`).
+    reference: Option<(SocketAddr, Arc<rustls::ClientConfig>)>,
+    /// HAProxy's pid: its CPU counts with this process's for the reference line.
+    reference_pid: Option<u32>,
 }
 
 fn main() -> Result<(), Error> {
@@ -132,11 +144,26 @@ network_policies:
     ));
     let proxy = proxy_rt.block_on(async { EgressProxy::start(config) })?;
 
+    let haproxy = match args.windows(2).find(|w| w[0] == "--haproxy") {
+        Some(w) => Some(start_haproxy(
+            &w[1],
+            &dir,
+            origin,
+            origin_ca.cert_pem(),
+            number("--proxy-threads", 2)?,
+        )?),
+        None => None,
+    };
     let setup = Setup {
         origin,
         proxy: proxy_addr,
         origin_tls: client_config(origin_ca.cert_pem())?,
         sandbox_tls: client_config(sandbox_ca.cert_pem())?,
+        reference: haproxy
+            .as_ref()
+            .map(|h| Ok::<_, Error>((h.addr, client_config(&h.ca_pem)?)))
+            .transpose()?,
+        reference_pid: haproxy.as_ref().map(|h| h.child.id()),
     };
     println!(
         "small HTTPS GETs (2-byte body), keep-alive; {requests} requests per run, {concurrency} connections for the parallel figure, median of {runs} runs"
@@ -159,12 +186,16 @@ network_policies:
         .windows(2)
         .find(|w| w[0] == "--only")
         .map(|w| w[1].clone());
-    for mode in [Mode::Direct, Mode::Tunnel, Mode::Inspected] {
+    for mode in [Mode::Direct, Mode::Tunnel, Mode::Inspected, Mode::Reference] {
         let key = match mode {
             Mode::Direct => "direct",
             Mode::Tunnel => "tunnel",
             Mode::Inspected => "l7",
+            Mode::Reference => "haproxy",
         };
+        if mode == Mode::Reference && setup.reference.is_none() {
+            continue;
+        }
         if only
             .as_deref()
             .is_some_and(|o| o != key && mode != Mode::Direct)
@@ -207,6 +238,7 @@ network_policies:
             100.0 * base_cpu / cpu
         );
     }
+    drop(haproxy);
     let stats = proxy_rt.block_on(proxy.shutdown());
     println!("proxy decisions: {:?}", stats.decisions);
     drop(audit);
@@ -288,6 +320,10 @@ type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
 async fn connect(setup: &Setup, mode: Mode) -> Result<Sender, Error> {
     let tcp = match mode {
         Mode::Direct => TcpStream::connect(setup.origin).await?,
+        Mode::Reference => match &setup.reference {
+            Some((addr, _)) => TcpStream::connect(addr).await?,
+            None => return Err("no --haproxy".into()),
+        },
         Mode::Tunnel | Mode::Inspected => {
             let mut tcp = TcpStream::connect(setup.proxy).await?;
             let target = format!("{}:{}", mode.host(), setup.origin.port());
@@ -310,13 +346,13 @@ async fn connect(setup: &Setup, mode: Mode) -> Result<Sender, Error> {
         }
     };
     tcp.set_nodelay(true)?;
-    let config = if mode == Mode::Inspected {
-        &setup.sandbox_tls
-    } else {
-        &setup.origin_tls
+    let (config, name) = match (mode, &setup.reference) {
+        (Mode::Inspected, _) => (&setup.sandbox_tls, mode.host()),
+        (Mode::Reference, Some((_, config))) => (config, REFERENCE_HOST),
+        _ => (&setup.origin_tls, mode.host()),
     };
     let tls = tokio_rustls::TlsConnector::from(Arc::clone(config))
-        .connect(ServerName::try_from(mode.host().to_owned())?, tcp)
+        .connect(ServerName::try_from(name.to_owned())?, tcp)
         .await?;
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
     tokio::spawn(async move {
@@ -383,7 +419,14 @@ async fn parallel(
     }
     let per = requests / concurrency.max(1);
     let port = setup.origin.port();
-    let cpu_before = cpu_ns();
+    let pids = [
+        Some("self".to_owned()),
+        setup
+            .reference_pid
+            .filter(|_| mode == Mode::Reference)
+            .map(|p| p.to_string()),
+    ];
+    let cpu_before = cpu_ns(&pids);
     let started = Instant::now();
     let tasks: Vec<_> = senders
         .into_iter()
@@ -401,19 +444,98 @@ async fn parallel(
     }
     let elapsed = started.elapsed().as_secs_f64();
     let done = (per * concurrency) as f64;
-    let cpu_us = cpu_ns().saturating_sub(cpu_before) as f64 / 1e3 / done;
+    let cpu_us = cpu_ns(&pids).saturating_sub(cpu_before) as f64 / 1e3 / done;
     Ok((done / elapsed, cpu_us))
 }
 
-/// CPU time consumed so far by every thread of this process, in ns (the first field
-/// of each `/proc/self/task/*/schedstat`); 0 where unreadable.
-fn cpu_ns() -> u64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0;
-    };
-    tasks
-        .filter_map(Result::ok)
+/// CPU time consumed so far by every thread of the processes `pids` (`self` or a
+/// number), in ns (the first field of each `/proc/PID/task/*/schedstat`); 0 where
+/// unreadable.
+fn cpu_ns(pids: &[Option<String>]) -> u64 {
+    pids.iter()
+        .flatten()
+        .filter_map(|pid| std::fs::read_dir(format!("/proc/{pid}/task")).ok())
+        .flat_map(|tasks| tasks.filter_map(Result::ok))
         .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
         .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
         .sum()
+}
+
+/// The name HAProxy's listener presents a certificate for.
+const REFERENCE_HOST: &str = "haproxy.bench";
+
+/// A running HAProxy (killed on drop) and the CA its listener's leaf chains to.
+struct Haproxy {
+    child: std::process::Child,
+    addr: SocketAddr,
+    ca_pem: String,
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `haproxy` in the foreground: TLS on a free loopback port with a leaf for
+/// [`REFERENCE_HOST`], HTTP/1.1 keep-alive, and TLS to the origin verified against the
+/// origin's CA (the same work L7 inspection does).
+fn start_haproxy(
+    program: &str,
+    dir: &std::path::Path,
+    origin: SocketAddr,
+    origin_ca_pem: &str,
+    threads: usize,
+) -> Result<Haproxy, Error> {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate()?;
+    let mut ca_params = CertificateParams::new(Vec::new())?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key)?;
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf_key = KeyPair::generate()?;
+    let leaf =
+        CertificateParams::new(vec![REFERENCE_HOST.to_owned()])?.signed_by(&leaf_key, &issuer)?;
+    let crt = dir.join("haproxy.pem");
+    std::fs::write(&crt, format!("{}{}", leaf.pem(), leaf_key.serialize_pem()))?;
+    let origin_ca = dir.join("origin-ca.pem");
+    std::fs::write(&origin_ca, origin_ca_pem)?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let config = dir.join("haproxy.cfg");
+    std::fs::write(
+        &config,
+        format!(
+            "global\n  nbthread {threads}\n  log stderr format raw local0 emerg\n\
+             defaults\n  mode http\n  option http-keep-alive\n  timeout connect 5s\n  \
+             timeout client 60s\n  timeout server 60s\n  http-reuse always\n\
+             frontend bench\n  bind 127.0.0.1:{port} ssl crt {crt} alpn http/1.1\n  \
+             default_backend origin\n\
+             backend origin\n  server o {origin} ssl verify required ca-file {ca} \
+             sni str(origin.bench) verifyhost origin.bench alpn http/1.1\n",
+            crt = crt.display(),
+            ca = origin_ca.display(),
+        ),
+    )?;
+    let child = std::process::Command::new(program)
+        .arg("-db")
+        .arg("-f")
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .spawn()?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let haproxy = Haproxy {
+        child,
+        addr,
+        ca_pem: ca_cert.pem(),
+    };
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return Ok(haproxy);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err("haproxy did not start listening".into())
 }

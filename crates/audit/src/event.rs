@@ -87,6 +87,10 @@ pub struct HttpInfo {
     pub path: String,
     /// Upstream response status, when one was received.
     pub status: Option<u16>,
+    /// The request was read inside a TLS connection the proxy terminated, so the URL
+    /// the client used was `https`; plain-HTTP requests (forwarded, or in a plain
+    /// inspected tunnel) leave it false.
+    pub tls: bool,
 }
 
 impl HttpInfo {
@@ -98,7 +102,14 @@ impl HttpInfo {
             method: clip(method),
             path: clip(path),
             status,
+            tls: false,
         }
+    }
+
+    /// The same facts, marked as read inside TLS (URL scheme `https`) when `tls`.
+    pub fn over_tls(mut self, tls: bool) -> HttpInfo {
+        self.tls = tls;
+        self
     }
 }
 

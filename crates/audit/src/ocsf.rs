@@ -332,7 +332,7 @@ fn network(ev: &NetworkEvent) -> NetworkLine<'_> {
         http_request: ev.http.as_ref().map(|http| HttpRequest {
             http_method: &http.method,
             url: Url {
-                scheme: "http",
+                scheme: if http.tls { "https" } else { "http" },
                 hostname: &ev.host,
                 port: ev.port,
                 path: &http.path,
@@ -556,6 +556,15 @@ mod tests {
         assert_eq!(v["http_request"]["http_method"], "POST");
         assert_eq!(v["http_request"]["url"]["path"], "/upload");
         assert_eq!(v["http_response"]["code"], 201);
+        assert_eq!(v["http_request"]["url"]["scheme"], "http");
+    }
+
+    #[test]
+    fn a_request_read_inside_tls_has_the_https_scheme() {
+        let mut ev = NetworkEvent::new("box", 1, Action::Allow, Transport::Forward, "h.test", 443);
+        ev.http = Some(HttpInfo::new("GET", "/", Some(200)).over_tls(true));
+        let v = parse(&ev.into_event());
+        assert_eq!(v["http_request"]["url"]["scheme"], "https");
     }
 
     #[test]

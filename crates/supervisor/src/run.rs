@@ -38,7 +38,8 @@ pub struct RunOptions {
     pub name: Option<String>,
     /// `--env` arguments, in order.
     pub env: Vec<EnvArg>,
-    /// `-i`: forward stdin.
+    /// `-i`: with `-t`, forward the caller's keyboard to the pty (stdin always passes
+    /// through without `-t`).
     pub interactive: bool,
     /// `-t`: allocate a pty.
     pub tty: bool,
@@ -104,7 +105,10 @@ pub fn run(options: RunOptions) -> Result<u8, SupervisorError> {
         env,
         workdir: None,
         tty: options.tty,
-        stdin: options.interactive,
+        // Without a pty, stdio passes through unchanged: pipes work both ways
+        // (`echo x | cordon run -- cat`). With `-t`, `-i` decides whether the caller's
+        // keyboard reaches the pty.
+        stdin: options.interactive || !options.tty,
         verbose: options.verbose,
     };
     let mut spec = sandbox_spec(&options.policy, request);

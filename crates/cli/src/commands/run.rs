@@ -33,7 +33,8 @@ pub struct RunArgs {
     /// Set NAME=VALUE, or pass the host's NAME, into the sandbox (repeatable).
     #[arg(long = "env", value_name = "K=V")]
     pub env: Vec<String>,
-    /// Keep stdin attached (without it the command reads /dev/null).
+    /// With -t, forward your keyboard to the command's terminal (-it). Without -t,
+    /// stdin always passes through (pipes work both ways); -i is then a no-op.
     #[arg(short = 'i', long = "interactive")]
     pub interactive: bool,
     /// Allocate a pseudo-terminal for the command.

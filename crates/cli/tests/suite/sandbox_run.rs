@@ -159,16 +159,20 @@ else:\n    print('zombie', state)\n";
 }
 
 #[test]
-fn stdin_is_forwarded_with_i_only_and_stdout_stays_a_pipe() {
+fn without_t_stdin_and_stdout_pass_through_as_pipes_both_ways() {
     for mode in MODES {
+        let run = cordon(mode, ["run", "--", "/usr/bin/tr", "a-z", "A-Z"])
+            .stdin(b"piped in\n")
+            .run();
+        assert_eq!(run.ok(), "PIPED IN\n", "{mode:?}");
+        // -i changes nothing without -t.
         let run = cordon(mode, ["run", "-i", "--", "/bin/cat"])
             .stdin(b"piped in\n")
             .run();
         assert_eq!(run.ok(), "piped in\n", "{mode:?}");
-        let run = cordon(mode, ["run", "--", "/bin/cat"])
-            .stdin(b"piped in\n")
-            .run();
-        assert_eq!(run.ok(), "", "{mode:?}: without -i stdin is /dev/null");
+        // Blocked twin: stdin is the caller's, so an empty one gives nothing.
+        let run = cordon(mode, ["run", "--", "/bin/cat"]).stdin(b"").run();
+        assert_eq!(run.ok(), "", "{mode:?}");
     }
 }
 

@@ -113,7 +113,8 @@ impl Session {
         Ok(view.clone())
     }
 
-    /// An audit event for one request on this connection.
+    /// An audit event for one request on this connection (URL scheme `https` when
+    /// the client spoke TLS to us).
     pub(crate) fn event(
         &self,
         generation: u64,
@@ -130,7 +131,7 @@ impl Session {
             action,
             Transport::Forward,
         );
-        ev.http = Some(HttpInfo::new(method, path, status));
+        ev.http = Some(HttpInfo::new(method, path, status).over_tls(self.tls));
         ev.ip = Some(self.ip);
         ev
     }

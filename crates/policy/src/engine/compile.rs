@@ -92,11 +92,33 @@ fn binaries(entry: &NetworkPolicy) -> Result<BinaryMatcher, String> {
             globs::binary_glob(&rule.path)
                 .map_err(|err| format!("invalid binary glob `{}`: {err}", rule.path))?,
         );
+        if let Some(target) = symlink_target(&rule.path) {
+            builder.add(
+                globs::binary_glob(&globset::escape(&target))
+                    .map_err(|err| format!("invalid binary glob `{target}`: {err}"))?,
+            );
+        }
     }
     let set = builder
         .build()
         .map_err(|err| format!("binary globs do not compile together: {}", err.kind()))?;
     Ok(BinaryMatcher { set, any })
+}
+
+/// Where a literal binary path leads when it is (or passes through) a symlink: the
+/// egress layer reports the executable the kernel ran (`/proc/PID/exe`, always the
+/// resolved file), while OpenShell policies name what users type (`/usr/bin/python3`
+/// -> `python3.11`, `/bin/curl` -> `/usr/bin/curl`). As in OpenShell, a listed link
+/// also admits its target. Resolved on the host, whose system trees the sandbox
+/// shows at the same paths; glob patterns and paths that do not exist here are left
+/// as written.
+fn symlink_target(path: &str) -> Option<String> {
+    if path.contains(['*', '?', '[', '{']) {
+        return None;
+    }
+    let resolved = std::fs::canonicalize(path).ok()?;
+    let resolved = resolved.to_str()?;
+    (resolved != path).then(|| resolved.to_owned())
 }
 
 /// Endpoints of one entry with the same host pattern and overlapping ports form a

@@ -290,3 +290,32 @@ mod index_properties {
         }
     }
 }
+
+#[test]
+fn a_listed_symlink_also_admits_its_target_but_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("python3.11");
+    let other = dir.path().join("perl");
+    std::fs::write(&real, "").unwrap();
+    std::fs::write(&other, "").unwrap();
+    let link = dir.path().join("python3");
+    std::os::unix::fs::symlink("python3.11", &link).unwrap();
+    let yaml = format!(
+        "version: 1\nnetwork_policies:\n  py:\n    endpoints: [{{ host: pypi.org, port: 443 }}]\n    binaries: [{{ path: \"{}\" }}]\n",
+        link.display()
+    );
+    let p = compiled(&yaml);
+    // The kernel reports the resolved file (/proc/PID/exe).
+    let real = std::fs::canonicalize(&real).unwrap();
+    let d = p.decide_connect("pypi.org", 443, real.to_str());
+    assert_eq!(d.verdict, Verdict::Allow);
+    let d = p.decide_connect("pypi.org", 443, link.to_str());
+    assert_eq!(d.verdict, Verdict::Allow);
+    // Blocked twin: a file beside it that the link does not lead to.
+    let other = std::fs::canonicalize(&other).unwrap();
+    let d = p.decide_connect("pypi.org", 443, other.to_str());
+    assert_eq!(
+        (d.verdict, d.reason),
+        (Verdict::Deny, DenyReason::BinaryNotAllowed)
+    );
+}

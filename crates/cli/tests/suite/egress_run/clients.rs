@@ -116,6 +116,8 @@ fn clients_reach_allowed_hosts_and_get_403_json_for_denied_ones() {
             ("api", &[("api.test", p)], &["/**"]),
             ("git", &[("git.test", g)], &["/**"]),
             ("curl_only", &[("curl-only.test", p)], &["/usr/bin/curl"]),
+            // The OpenShell way: the link users type; the kernel reports its target.
+            ("py_link", &[("py-link.test", p)], &["/usr/bin/python3"]),
         ]);
         net.push_str(&format!(
             "  rest:\n    endpoints:\n      - {{ host: ro.test, port: {p}, protocol: rest, access: read-only }}\n      \
@@ -145,6 +147,13 @@ fn clients_reach_allowed_hosts_and_get_403_json_for_denied_ones() {
         ));
         script.push_str(&format!(
             "python3 get.py curl_only_py http://curl-only.test:{p}/\n"
+        ));
+        script.push_str(&format!(
+            "python3 get.py py_link http://py-link.test:{p}/link\n"
+        ));
+        script.push_str(&curl_line(
+            "py_link_curl",
+            &format!("http://py-link.test:{p}/"),
         ));
         script.push_str(&curl_line(
             "rest_post_enforced",
@@ -177,6 +186,7 @@ fn clients_reach_allowed_hosts_and_get_403_json_for_denied_ones() {
             "api.test",
             "git.test",
             "curl-only.test",
+            "py-link.test",
             "evil.test",
             "ro.test",
             "audited.test",
@@ -229,6 +239,10 @@ fn clients_reach_allowed_hosts_and_get_403_json_for_denied_ones() {
             "{py}"
         );
         assert!(py["reason"].as_str().unwrap().contains("binary"), "{py}");
+        // An entry listing the symlink /usr/bin/python3 admits the file it leads to;
+        // curl, on the same host, stays refused.
+        assert_eq!(result(out, "py_link"), "200 api GET /link", "{ctx}");
+        assert!(result(out, "py_link_curl").starts_with("403 "), "{ctx}");
 
         // L7 on plain HTTP: read-only refuses POST; the audit-enforced twin passes it.
         assert!(
