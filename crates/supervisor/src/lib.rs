@@ -20,6 +20,7 @@
 //! - `error`: `SupervisorError`.
 #![forbid(unsafe_code)]
 
+mod accounts;
 pub mod agents;
 mod credentials;
 mod env;
@@ -29,6 +30,7 @@ pub mod lifecycle;
 mod proxy;
 mod reload;
 mod run;
+mod scratch;
 mod spec;
 pub mod state;
 mod transparent;

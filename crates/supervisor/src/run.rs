@@ -116,6 +116,7 @@ pub fn run(options: RunOptions) -> Result<u8, SupervisorError> {
     override_env(&mut spec.env, proxy_env(PROXY_LISTEN));
     override_env(&mut spec.env, crate::credentials::env(&placeholders));
     let capture = TransparentPlan::prepare(&options.policy, &name, &mut spec)?;
+    let accounts = crate::accounts::AccountFiles::prepare(&name, &mut spec)?;
     let mut plan = EgressPlan::prepare(
         &options.policy,
         &options.add_hosts,
@@ -150,6 +151,7 @@ pub fn run(options: RunOptions) -> Result<u8, SupervisorError> {
         None
     };
     let mut sandbox = Sandbox::spawn(&spec)?;
+    drop(accounts); // mounted by now
     // From here on threads may start. Raised only now: the agent keeps the usual limit.
     cordon_egress::raise_descriptor_limit();
     report(sandbox.notices(), options.verbose);

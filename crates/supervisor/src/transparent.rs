@@ -10,8 +10,6 @@
 //! runtime, after `RunningEgress::start`) hands the capture sockets to the proxy and
 //! returns the status line for `-v`.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 use cordon_egress::TransparentConfig;
@@ -20,7 +18,7 @@ use cordon_sandbox::{CaptureSpec, Sandbox, SandboxSpec};
 
 use crate::error::SupervisorError;
 use crate::proxy::RunningEgress;
-use crate::workdir::random_hex;
+use crate::scratch::ScratchFile;
 
 /// The resolver configuration the sandbox sees: the policy DNS on its own loopback.
 /// `attempts`/`timeout` keep a lookup of a refused name quick (it is answered at once
@@ -38,7 +36,7 @@ pub(crate) struct TransparentPlan {
     enabled: bool,
     /// The generated resolv.conf on the host, bind-mounted read-only; removed when
     /// the plan is dropped (the mount keeps the file alive inside).
-    resolv: Option<TempFile>,
+    resolv: Option<ScratchFile>,
     /// Why the resolver configuration was left alone, if it was.
     warning: Option<String>,
 }
@@ -75,7 +73,7 @@ impl TransparentPlan {
                 )),
             });
         }
-        let file = TempFile::create(name, RESOLV_CONF)?;
+        let file = ScratchFile::create(name, "resolv.conf", RESOLV_CONF)?;
         spec.extra_ro_files
             .push((PathBuf::from(RESOLV_CONF_PATH), file.path.clone()));
         Ok(TransparentPlan {
@@ -153,36 +151,6 @@ pub(crate) struct CaptureStatus {
     pub line: String,
     /// Something the user should see even without `-v`.
     pub warning: Option<String>,
-}
-
-/// A file created for one sandbox start, removed on drop.
-#[derive(Debug)]
-struct TempFile {
-    path: PathBuf,
-}
-
-impl TempFile {
-    /// A new world-readable file (init must read it as the invoker; it holds nothing
-    /// secret) in the temp directory, never an existing one.
-    fn create(name: &str, content: &str) -> Result<TempFile, SupervisorError> {
-        let path =
-            std::env::temp_dir().join(format!("cordon-{name}-{}-resolv.conf", random_hex(6)));
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&path)
-            .map_err(|e| SupervisorError::state(&path, e))?;
-        file.write_all(content.as_bytes())
-            .map_err(|e| SupervisorError::state(&path, e))?;
-        Ok(TempFile { path })
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
 }
 
 #[cfg(test)]

@@ -5,9 +5,7 @@
 //! trust the leaves the proxy mints for inspected endpoints and `inference.local`.
 
 use std::ffi::OsString;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use cordon_egress::l7::Inspection;
@@ -15,7 +13,7 @@ use cordon_egress::tls::{SandboxCa, SystemRoots, TrustBundle, UpstreamTls, bundl
 use cordon_sandbox::SandboxSpec;
 
 use crate::error::SupervisorError;
-use crate::workdir::random_hex;
+use crate::scratch::ScratchFile;
 
 /// Where the bundle is named inside the sandbox (Debian's path; the others are mounts
 /// of the same file).
@@ -27,7 +25,7 @@ pub(crate) struct TrustPlan {
     ca: Arc<SandboxCa>,
     upstream: UpstreamTls,
     /// The world-readable bundle file mounted into the sandbox; removed on drop.
-    _bundle: BundleFile,
+    _bundle: ScratchFile,
 }
 
 impl TrustPlan {
@@ -75,7 +73,7 @@ impl TrustPlan {
         // several milliseconds of every sandbox start.
         let upstream = UpstreamTls::from_system_pem(&system.pem, extra.as_deref()).map_err(tls)?;
         let pem = TrustBundle::build(&ca, &system);
-        let bundle = BundleFile::create(name, &pem)?;
+        let bundle = ScratchFile::create(name, "ca.pem", &pem.pem)?;
         for target in bundle::mount_targets(Path::new("/")) {
             if covered(spec, &target) {
                 spec.extra_ro_files.push((target, bundle.path.clone()));
@@ -110,37 +108,9 @@ fn tls_error(err: cordon_egress::tls::TlsError) -> SupervisorError {
 
 /// A bundle target can only be mounted where the sandbox sees the host directory that
 /// holds it (a policy without `/etc` gets no bundle mount, only the variables).
-fn covered(spec: &SandboxSpec, target: &Path) -> bool {
+pub(crate) fn covered(spec: &SandboxSpec, target: &Path) -> bool {
     spec.read_only
         .iter()
         .chain(spec.read_write.iter())
         .any(|allowed| target.starts_with(allowed) && allowed != target)
-}
-
-/// The bundle as a world-readable temporary file: init opens mount sources as the
-/// sandbox's mapped user, which cannot traverse the supervisor's 0700 directories.
-#[derive(Debug)]
-struct BundleFile {
-    path: PathBuf,
-}
-
-impl BundleFile {
-    fn create(name: &str, bundle: &TrustBundle) -> Result<BundleFile, SupervisorError> {
-        let path = std::env::temp_dir().join(format!("cordon-{name}-{}-ca.pem", random_hex(6)));
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&path)
-            .map_err(|e| SupervisorError::state(&path, e))?;
-        file.write_all(bundle.pem.as_bytes())
-            .map_err(|e| SupervisorError::state(&path, e))?;
-        Ok(BundleFile { path })
-    }
-}
-
-impl Drop for BundleFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
 }

@@ -295,3 +295,31 @@ fn sigterm_to_cordon_reaches_the_agent() {
         assert_eq!(child.wait().unwrap().code(), Some(7), "{mode:?}");
     }
 }
+
+#[test]
+fn the_agent_is_the_sandbox_user_and_host_accounts_are_not_listed() {
+    // A host account the sandbox must not list (any but root and nobody).
+    let host_passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let host_user = host_passwd
+        .lines()
+        .filter_map(|l| l.split(':').next())
+        .find(|u| !["root", "nobody", "sandbox", ""].contains(u))
+        .expect("a host account besides root and nobody")
+        .to_owned();
+    for mode in MODES {
+        let script = format!(
+            "id -un; id -gn; getent passwd sandbox | cut -d: -f6; getent passwd {host_user} || echo absent; getent passwd root | cut -d: -f1"
+        );
+        let run = sh(mode, &[], &script);
+        assert_eq!(
+            run.ok(),
+            "sandbox\nsandbox\n/sandbox\nabsent\nroot\n",
+            "{mode:?}"
+        );
+    }
+    // The host itself still lists the account (the twin: the lookup can succeed).
+    assert!(
+        host_passwd.contains(&format!("\n{host_user}:"))
+            || host_passwd.starts_with(&format!("{host_user}:"))
+    );
+}

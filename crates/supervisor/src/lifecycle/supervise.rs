@@ -253,6 +253,7 @@ fn run_once(
             .extend(meta.extra_ro_files.iter().cloned());
     }
     let capture = TransparentPlan::prepare(&loaded.policy, &name, &mut spec)?;
+    let accounts = crate::accounts::AccountFiles::prepare(&name, &mut spec)?;
     let mut plan = EgressPlan::prepare(
         &loaded.policy,
         &meta.add_hosts,
@@ -283,6 +284,7 @@ fn run_once(
     let _ = rustix::stdio::dup2_stderr(&err_w);
     drop((out_w, err_w));
     let spawned = Sandbox::spawn(&spec);
+    drop(accounts); // mounted by now
     redirect_stdio(&supervisor_log);
     let mut sandbox = spawned?;
     // Threads may start from here on.
