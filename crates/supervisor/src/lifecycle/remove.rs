@@ -74,9 +74,12 @@ pub fn remove(root: &StateRoot, name: &str, force: bool) -> Result<(), Superviso
     let dir = root.sandbox(name)?;
     if dir.supervisor_alive()? {
         if !force {
-            return Err(SupervisorError::Running(name.to_owned()));
+            if !finishing(&dir)? {
+                return Err(SupervisorError::Running(name.to_owned()));
+            }
+        } else {
+            stop_dir(&dir, Duration::ZERO)?;
         }
-        stop_dir(&dir, Duration::ZERO)?;
     }
     let Some(_lock) = dir.try_lock_supervisor()? else {
         return Err(SupervisorError::Running(name.to_owned()));
@@ -87,6 +90,53 @@ pub fn remove(root: &StateRoot, name: &str, force: bool) -> Result<(), Superviso
     std::fs::rename(dir.path(), &doomed).map_err(|e| SupervisorError::state(dir.path(), e))?;
     remove_tree(&doomed);
     Ok(())
+}
+
+/// How long `rm` waits for a supervisor whose sandbox already ended to finish.
+const FINISH_GRACE: Duration = Duration::from_secs(3);
+
+/// How long `rm` watches a running sandbox for its end before refusing it: a command
+/// that ends at once (`create NAME -- true; rm NAME`) is still running for a few ms.
+const ENDING_GRACE: Duration = Duration::from_millis(250);
+
+/// Whether a live supervisor is only finishing: its sandbox's init is gone (the main
+/// process exited) or goes within [`ENDING_GRACE`], and the supervisor then exits
+/// within [`FINISH_GRACE`] (flushing the log and audit files). A supervisor that
+/// restarts the main process instead is running.
+fn finishing(dir: &SandboxDir) -> Result<bool, SupervisorError> {
+    let watch_until = Instant::now() + ENDING_GRACE;
+    loop {
+        if !dir.supervisor_alive()? {
+            return Ok(true);
+        }
+        let state = dir.read_state()?;
+        if state.init_pid.is_some_and(|pid| !process_lives(pid)) {
+            break;
+        }
+        if Instant::now() > watch_until {
+            return Ok(false);
+        }
+        std::thread::sleep(STOP_POLL);
+    }
+    let deadline = Instant::now() + FINISH_GRACE;
+    while dir.supervisor_alive()? {
+        if Instant::now() > deadline {
+            return Ok(false);
+        }
+        std::thread::sleep(STOP_POLL);
+    }
+    Ok(true)
+}
+
+/// Whether `pid` is a live process (not gone, not a zombie).
+fn process_lives(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state follows the parenthesised command name, which may itself hold ") ".
+    stat.rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next())
+        .is_some_and(|state| state != 'Z' && state != 'X')
 }
 
 /// Removes a directory tree, first making every directory in it writable by us (the agent

@@ -318,3 +318,21 @@ fn two_users_cannot_see_or_reach_each_others_sandboxes() {
         0o700
     );
 }
+
+#[test]
+fn rm_right_after_a_command_that_ends_at_once_waits_for_its_supervisor() {
+    for mode in MODES {
+        let fleet = Fleet::new(mode);
+        for i in 0..3 {
+            let name = format!("brief{i}");
+            fleet.run(["create", &name, "--", "true"]).ok();
+            fleet.run(["rm", &name]).ok();
+            assert!(!fleet.sandbox_dir(&name).exists(), "{mode:?}");
+        }
+        // Twin: a sandbox whose command still runs is refused without --force.
+        fleet.run(["create", "long", "--", "sleep", "600"]).ok();
+        let refused = fleet.run(["rm", "long"]);
+        assert_eq!(refused.code, 1, "{mode:?}: {refused:#?}");
+        fleet.run(["rm", "--force", "long"]).ok();
+    }
+}
