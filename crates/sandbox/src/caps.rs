@@ -46,3 +46,48 @@ fn verify(known: u32) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Narrows the calling thread (a supervisor started as root) to `keep`: every other
+/// capability leaves the bounding set, ambient and inheritable are cleared, effective
+/// and permitted become `keep` (minus what was not held). Threads created afterwards
+/// inherit the result, so call it before any other thread exists. Returns the kept
+/// mask; fails (and the caller fails closed) if anything outside `keep` remains.
+pub fn retain_only(keep: &[u32]) -> Result<u64, String> {
+    let mask = keep
+        .iter()
+        .filter(|cap| **cap < MAX_CAPABILITIES)
+        .fold(0u64, |m, cap| m | (1u64 << cap));
+    let held = sys::capget().map_err(|e| format!("read capabilities: {e}"))?;
+    let mut known = 0;
+    for cap in 0..MAX_CAPABILITIES {
+        if mask & (1u64 << cap) != 0 {
+            known = cap + 1;
+            continue;
+        }
+        match sys::bounding_drop(cap) {
+            Ok(()) => known = cap + 1,
+            Err(err) if err.raw_os_error() == Some(libc::EINVAL) => break,
+            Err(err) => {
+                return Err(format!(
+                    "drop capability {cap} from the bounding set: {err}"
+                ));
+            }
+        }
+    }
+    sys::ambient_clear().map_err(|e| format!("clear ambient capabilities: {e}"))?;
+    let kept = mask & held[1];
+    sys::capset_mask(kept).map_err(|e| format!("narrow capability sets: {e}"))?;
+    let sets = sys::capget().map_err(|e| format!("read capabilities: {e}"))?;
+    if sets != [kept, kept, 0] {
+        return Err(format!(
+            "capabilities after narrowing: {sets:x?}, wanted {kept:x}"
+        ));
+    }
+    for cap in 0..known {
+        let bounded = sys::bounding_has(cap).map_err(|e| format!("read bounding set: {e}"))?;
+        if bounded && mask & (1u64 << cap) == 0 {
+            return Err(format!("capability {cap} still in the bounding set"));
+        }
+    }
+    Ok(kept)
+}

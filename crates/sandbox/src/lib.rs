@@ -48,6 +48,7 @@ mod sys;
 mod tty;
 
 pub use attach::attach;
+pub use caps::retain_only as retain_capabilities;
 pub use capture::{CaptureSockets, CaptureSpec};
 pub use error::SandboxError;
 pub use exec::{ExecRequest, ExecSignaller, Execution, Executor};

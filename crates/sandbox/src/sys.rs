@@ -433,6 +433,22 @@ pub(crate) fn capset_empty() -> io::Result<()> {
     check_long(unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) }).map(drop)
 }
 
+/// Sets the calling thread's effective and permitted sets to `mask` (inheritable empty).
+pub(crate) fn capset_mask(mask: u64) -> io::Result<()> {
+    let header = CapHeader {
+        version: CAP_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    for (i, half) in data.iter_mut().enumerate() {
+        let bits = (mask >> (32 * i)) as u32;
+        half.effective = bits;
+        half.permitted = bits;
+    }
+    // SAFETY: version 3 takes a header and an array of two CapData; both are valid for reads.
+    check_long(unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) }).map(drop)
+}
+
 /// The effective, permitted and inheritable sets of the calling thread, as 64-bit masks.
 pub(crate) fn capget() -> io::Result<[u64; 3]> {
     let mut header = CapHeader {

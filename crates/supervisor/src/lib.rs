@@ -27,6 +27,7 @@ mod env;
 mod error;
 mod inference;
 pub mod lifecycle;
+mod privileges;
 mod proxy;
 mod reload;
 mod run;

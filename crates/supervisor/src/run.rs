@@ -152,9 +152,14 @@ pub fn run(options: RunOptions) -> Result<u8, SupervisorError> {
     };
     let mut sandbox = Sandbox::spawn(&spec)?;
     drop(accounts); // mounted by now
+    // Before any thread exists, so every thread inherits the narrowed sets.
+    let narrowed = crate::privileges::narrow(crate::privileges::Role::Run)?;
     // From here on threads may start. Raised only now: the agent keeps the usual limit.
     cordon_egress::raise_descriptor_limit();
     report(sandbox.notices(), options.verbose);
+    if let (Some(line), true) = (&narrowed, options.verbose) {
+        eprintln!("cordon: {line}");
+    }
     let runtime = proxy_runtime()?;
     let egress = {
         let _context = runtime.enter();

@@ -287,6 +287,8 @@ fn run_once(
     drop(accounts); // mounted by now
     redirect_stdio(&supervisor_log);
     let mut sandbox = spawned?;
+    // Before any thread exists, so every thread (and a restart's re-exec) inherits it.
+    let narrowed = crate::privileges::narrow(crate::privileges::Role::Named)?;
     // Threads may start from here on.
     cordon_egress::raise_descriptor_limit();
     let pumps = [
@@ -307,6 +309,7 @@ fn run_once(
     let stop_requested = Arc::new(AtomicBool::new(false));
     let (mut layers, mut warnings) = notices(sandbox.notices());
     layers.push(capture.line);
+    layers.extend(narrowed);
     warnings.extend(capture.warning);
     for warning in secret_warnings {
         eprintln!("cordon: warning: {warning}");
