@@ -2,7 +2,7 @@
 //! environment, `-v`, and failures that leave nothing behind.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
-use super::common::{MODES, WorldDir, cordon, policy_yaml, py, sh};
+use super::common::{MODES, Mode, WorldDir, cordon, cordon_bin, policy_yaml, py, sh};
 
 #[test]
 fn exit_codes_follow_the_command_and_the_docker_convention() {
@@ -322,4 +322,65 @@ fn the_agent_is_the_sandbox_user_and_host_accounts_are_not_listed() {
         host_passwd.contains(&format!("\n{host_user}:"))
             || host_passwd.starts_with(&format!("{host_user}:"))
     );
+}
+
+/// The supervisor's capability sets, read from /proc while its sandbox runs.
+fn supervisor_caps(mode: Mode) -> (u64, u64) {
+    use std::io::BufRead;
+    let bin = cordon_bin(mode);
+    let mut cmd = match mode {
+        Mode::Root => std::process::Command::new(bin),
+        Mode::Rootless => {
+            let mut cmd = std::process::Command::new("setpriv");
+            cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(bin);
+            cmd
+        }
+    };
+    let mut child = cmd
+        .args(["run", "--", "sh", "-c", "echo ready; sleep 30"])
+        .current_dir("/")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "ready\n");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let field = |name: &str| {
+        let value = status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap()
+            .trim();
+        u64::from_str_radix(value, 16).unwrap()
+    };
+    let caps = (field("CapEff:"), field("CapBnd:"));
+    let _ = child.kill();
+    let _ = child.wait();
+    caps
+}
+
+#[test]
+fn the_supervisor_keeps_only_the_capabilities_it_needs() {
+    // As root: ptrace, dac_override, dac_read_search, fowner, kill, nothing else, in the
+    // effective and the bounding set (cap_sys_admin, cap_net_admin, cap_sys_module... gone).
+    let (eff, bnd) = supervisor_caps(Mode::Root);
+    let wanted = (1 << 19) | (1 << 1) | (1 << 2) | (1 << 3) | (1 << 5);
+    assert_eq!((eff, bnd), (wanted, wanted), "{eff:x} {bnd:x}");
+    // Twin: the test itself (root) still holds cap_sys_admin, so the narrowing is the
+    // supervisor's own doing.
+    let me = std::fs::read_to_string("/proc/self/status").unwrap();
+    let mine = me
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+        .unwrap();
+    assert_ne!(mine & (1 << 21), 0);
+    // Rootless: nothing effective to begin with.
+    let (eff, _) = supervisor_caps(Mode::Rootless);
+    assert_eq!(eff, 0);
 }
