@@ -5,6 +5,12 @@
 //! streams back untouched apart from hop-by-hop headers. For endpoints with request
 //! rules (`protocol: rest`), method and path are checked here too: plain HTTP needs no
 //! TLS termination to be inspected.
+//!
+//! A WebSocket upgrade (`GET http://host/ws` with `Upgrade: websocket`) keeps its
+//! `Upgrade` and `Connection: Upgrade` headers both ways, and after the `101` the two
+//! connections are relayed by the same code as an upgrade inside an inspected tunnel
+//! (`crate::l7::answer_upgrade`): with `protocol: websocket`, client text messages
+//! are decided as `WEBSOCKET_TEXT` and a denied one closes the connection with 1008.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,7 +30,7 @@ use crate::caller::Caller;
 use crate::credentials::OutBody;
 use crate::decide::{self, Outcome, Target};
 use crate::dial::dial;
-use crate::l7::strip_hop_by_hop;
+use crate::l7::{Relay, TextRules, View, strip_hop_by_hop};
 use crate::limits::UPSTREAM_RESPONSE_TIMEOUT;
 use crate::respond::{self, Denial, ProxyBody};
 use crate::server::{ConnState, Shared};
@@ -81,6 +87,7 @@ pub(crate) async fn handle(
     };
     let method = req.method().as_str().to_owned();
     let http = HttpInfo::new(&method, uri.path(), None);
+    let websocket = crate::l7::head::is_websocket_upgrade(req.method(), req.headers());
     let caller = conn.caller(shared).await;
 
     let go = match decide::decide(shared, &caller, &target).await {
@@ -164,7 +171,17 @@ pub(crate) async fn handle(
                 return refuse_credentials(shared, &caller, &target, &go, &http, &refused);
             }
         };
-    let (req, tripped) = (prepared.request, prepared.tripped);
+    let (mut req, tripped) = (prepared.request, prepared.tripped);
+    let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
+    // Text messages are decided only on an endpoint with `protocol: websocket`.
+    let text_view = go
+        .endpoint
+        .map(|endpoint| View {
+            generation: Arc::clone(&go.generation),
+            endpoint,
+            entry: go.entry.clone(),
+        })
+        .filter(|view| websocket && crate::l7::inspects_text(view));
     let mut ev = request_event(
         shared,
         &caller,
@@ -191,14 +208,20 @@ pub(crate) async fn handle(
     };
 
     let up = Arc::new(AtomicU64::new(0));
-    let upstream_req = match rewrite_request(req, &target, Arc::clone(&up)) {
-        Ok(r) => r,
+    let upstream_req = match rewrite_request(req, &target, Arc::clone(&up), websocket) {
+        Ok(mut r) => {
+            crate::l7::restrict_offer(r.headers_mut(), text_view.is_some());
+            r
+        }
         Err(why) => return respond::error(StatusCode::BAD_REQUEST, "bad_request", &why),
     };
     let response =
         tokio::time::timeout(UPSTREAM_RESPONSE_TIMEOUT, sender.send_request(upstream_req)).await;
-    conn.keep_upstream(Upstream::new(addr, target.clone(), sender))
-        .await;
+    if !websocket {
+        // An upgraded connection is the WebSocket's, never the next request's.
+        conn.keep_upstream(Upstream::new(addr, target.clone(), sender))
+            .await;
+    }
     let response = match response {
         Ok(Ok(response)) => response,
         Ok(Err(_)) if tripped.load(Ordering::SeqCst) => {
@@ -219,6 +242,19 @@ pub(crate) async fn handle(
         }
     };
 
+    if let Some(client_upgrade) = client_upgrade {
+        let texts = text_view.map(|view| text_rules(shared, &caller, &target, view, &uri, addr));
+        let relay = Relay {
+            shared: Arc::clone(shared),
+            ev,
+            started,
+            texts,
+            totals: None,
+            permit: Some(conn.permit()),
+        };
+        return crate::l7::answer_upgrade(relay, client_upgrade, response);
+    }
+
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers, false);
     if let Some(http) = &mut ev.http {
@@ -234,6 +270,34 @@ pub(crate) async fn handle(
     );
     let body = CountingBody::new(body, down, Some(on_end)).boxed_unsync();
     Response::from_parts(parts, body)
+}
+
+/// How text messages on a forwarded WebSocket are decided: `WEBSOCKET_TEXT` on the
+/// upgrade URL's canonical path (as its `GET` was) and query.
+fn text_rules(
+    shared: &Arc<Shared>,
+    caller: &Arc<Caller>,
+    target: &Target,
+    view: View,
+    uri: &Uri,
+    addr: SocketAddr,
+) -> TextRules {
+    let ep = view.generation.compiled.endpoint(view.endpoint);
+    let path = crate::l7::path::canonical_path(uri.path(), ep.allow_encoded_slash)
+        .map_or_else(|_| uri.path().to_owned(), |path| path.into_owned());
+    let (shared, caller, target) = (Arc::clone(shared), Arc::clone(caller), target.clone());
+    let (generation, event_path) = (view.generation.number, path.clone());
+    TextRules {
+        view,
+        path,
+        query: uri.query().map(str::to_owned),
+        event: Box::new(move |action, status| {
+            let http = HttpInfo::new("WEBSOCKET_TEXT", &event_path, status);
+            let mut ev = request_event(&shared, &caller, &target, generation, action, &http);
+            ev.ip = Some(addr.ip());
+            ev
+        }),
+    }
 }
 
 /// A request refused for a credential placeholder: audited and answered.
@@ -333,7 +397,7 @@ async fn upstream(
             ip: Some(addr.ip()),
         })?;
     tokio::spawn(async move {
-        let _ = connection.await;
+        let _ = connection.with_upgrades().await;
     });
     Ok((sender, addr))
 }
@@ -349,11 +413,12 @@ impl Upstream {
 }
 
 /// Turns the client's absolute-form request into the origin-form request the
-/// destination expects.
+/// destination expects (the upgrade headers kept for a WebSocket upgrade).
 fn rewrite_request(
     req: Request<OutBody>,
     target: &Target,
     up: Arc<AtomicU64>,
+    websocket: bool,
 ) -> Result<Request<UpBody>, String> {
     let (mut parts, body) = req.into_parts();
     let authority = parts
@@ -366,7 +431,7 @@ fn rewrite_request(
         .parse::<Uri>()
         .map_err(|err| format!("bad request path: {err}"))?;
     parts.version = Version::HTTP_11;
-    strip_hop_by_hop(&mut parts.headers, false);
+    strip_hop_by_hop(&mut parts.headers, websocket);
     // RFC 9112 §3.2.2: a proxy replaces Host with the target URI's authority.
     let host = HeaderValue::from_str(&authority)
         .or_else(|_| HeaderValue::from_str(&format!("{}:{}", target.host, target.port)))

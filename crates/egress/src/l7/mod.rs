@@ -20,8 +20,10 @@
 //! - `ws_frame`: WebSocket frames, client text-message assembly, close frames.
 //! - `ws_relay`: relaying an upgraded connection, text messages decided.
 //! - `inspect`: serving an allowed tunnel in clear ([`Inspection`] is its config).
-//! - `session`, `exchange`, `origin`, `upgrade`: one connection's state, one request,
-//!   the upstream connection, a WebSocket upgrade.
+//! - `session`, `exchange`, `origin`: one connection's state, one request, the
+//!   upstream connection.
+//! - `upgrade`: a WebSocket upgrade and the relay after it, for inspected
+//!   connections and for absolute-form requests on the forward path alike.
 //! - `forwarded`: the same rules for plain-HTTP requests on the forward path.
 
 pub mod deny;
@@ -41,3 +43,7 @@ pub(crate) use exchange::{join_reason, strip_hop_by_hop};
 pub(crate) use forwarded::{Ruling, rule as rule_forwarded};
 pub(crate) use inspect::run;
 pub use inspect::{CLIENT_HANDSHAKE_TIMEOUT, Inspection};
+pub(crate) use session::View;
+pub(crate) use upgrade::{
+    Relay, TextRules, answer as answer_upgrade, inspects_text, restrict_offer,
+};

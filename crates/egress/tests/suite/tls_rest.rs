@@ -74,6 +74,10 @@ fn get_allowed_and_post_denied_on_one_host() {
     let get = &gets[0];
     assert_eq!(get["unmapped"]["action"], "allow");
     assert_eq!(get["http_request"]["url"]["path"], "/repos/cordon/main");
+    assert_eq!(
+        get["http_request"]["url"]["scheme"], "https",
+        "read inside TLS: {get}"
+    );
     assert_eq!(get["http_response"]["code"], 200);
     assert!(
         get["status_detail"].as_str().unwrap().contains("rules[0]"),
@@ -290,6 +294,16 @@ fn plain_http_inside_connect_is_inspected_the_same_way() {
     assert_eq!(code, 403);
     let (code, _) = curl(&env, &[&format!("{base}/repos/x")]);
     assert_eq!(code, 200);
+    // The twin of the TLS test's `https`: plain HTTP, in a tunnel or forwarded, is `http`.
+    let lines = http_lines(&env, "api.test", "GET", 2);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .chain(&http_lines(&env, "api.test", "POST", 2))
+            .all(|l| l["http_request"]["url"]["scheme"] == "http"),
+        "{lines:?}"
+    );
 }
 
 #[test]

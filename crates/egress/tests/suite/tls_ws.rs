@@ -126,6 +126,7 @@ fn a_denied_text_message_closes_with_1008() {
     let lines = http_lines(&env, "ws.test", "WEBSOCKET_TEXT", 1);
     assert_eq!(lines[0]["unmapped"]["action"], "deny");
     assert_eq!(lines[0]["http_request"]["url"]["path"], "/ws/feed");
+    assert_eq!(lines[0]["http_request"]["url"]["scheme"], "https");
     assert!(
         !env.raw_text().contains("leak this"),
         "message text never reaches the log"

@@ -10,6 +10,7 @@ mod private_net;
 mod reload;
 pub mod server;
 mod ssrf;
+mod websocket;
 
 use std::ffi::OsString;
 use std::process::{Child, Command, Stdio};
