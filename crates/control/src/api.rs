@@ -44,6 +44,48 @@ pub struct LiveStatus {
     pub inference: Option<InferenceInfo>,
 }
 
+impl LiveStatus {
+    /// The main process as `cordon status` reports it (derived from
+    /// [`LiveStatus::main_pid`], so older supervisors answer it too).
+    pub fn main_process(&self) -> MainProcess {
+        MainProcess {
+            state: match self.main_pid {
+                Some(_) => MainState::Running,
+                None => MainState::Exited,
+            },
+            pid: self.main_pid,
+        }
+    }
+}
+
+/// The main process of a running sandbox: `cordon status --json`'s `main`. The
+/// sandbox can outlive it (an idle sandbox kept for `exec`), so "running" of the
+/// sandbox says nothing about it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MainProcess {
+    pub state: MainState,
+    /// Host pid, while it runs.
+    pub pid: Option<u32>,
+}
+
+/// Whether the main process runs.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MainState {
+    Running,
+    Exited,
+}
+
+impl MainState {
+    /// The word `cordon status` prints (same as the JSON value).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MainState::Running => "running",
+            MainState::Exited => "exited",
+        }
+    }
+}
+
 /// The inference router of a sandbox, as `cordon status` shows it (the serialisation
 /// of `cordon_inference::InferenceStatus`; this crate depends on no other cordon crate).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]

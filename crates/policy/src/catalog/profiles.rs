@@ -20,8 +20,16 @@ pub struct Profile {
     pub name: &'static str,
     /// One line for `cordon profile list`.
     pub description: &'static str,
-    /// The agent's launch command (argv, looked up on the sandbox's PATH).
+    /// The agent's launch command (argv, looked up on the sandbox's PATH): the main
+    /// process of a sandbox created from the profile without a command of its own.
     pub command: &'static [&'static str],
+    /// Variables for the main process only, not for the shells of `cordon exec` and
+    /// `cordon connect` (cordon launches the command through `/usr/bin/env NAME=VALUE
+    /// ...`); `$HOME/` prefixed values are inside the agent's home. OpenClaw needs
+    /// this: its gateway holds a lock in its state directory that refuses every
+    /// `openclaw agent --local` run sharing that directory, so the gateway gets one of
+    /// its own and the shells keep the default.
+    pub main_env: &'static [EnvVar],
     /// Directories the agent keeps state in, writable; `$HOME/` prefixed paths are
     /// inside the agent's home (the workdir, `/sandbox`), created before launch.
     pub state_dirs: &'static [&'static str],
@@ -98,6 +106,17 @@ impl Profile {
             .collect()
     }
 
+    /// [`Profile::main_env`] with `$HOME` replaced by `home` in the values.
+    pub fn main_env_in(&self, home: &Path) -> Vec<(String, String)> {
+        self.main_env
+            .iter()
+            .map(|v| {
+                let value = expand_home(v.value, home).display().to_string();
+                (v.name.to_owned(), value)
+            })
+            .collect()
+    }
+
     /// [`Profile::read_only_files`] with `$HOME` replaced by `home`.
     pub fn read_only_files_in(&self, home: &Path) -> Vec<PathBuf> {
         self.read_only_files
@@ -137,7 +156,27 @@ pub(super) const PROFILES: &[Profile] = &[
         command: &[
             "openclaw", "gateway", "run", "--bind", "loopback", "--port", "18789",
         ],
-        state_dirs: &["$HOME/.openclaw"],
+        // The gateway's own state directory (sessions, its lock files, device
+        // pairings), so `openclaw agent --local` and `openclaw tui --local` in a
+        // shell, which use $HOME/.openclaw, are not refused with "A Gateway is
+        // running for this state directory". It reads the same read-only
+        // configuration (so `openclaw tui` finds it on the configured port with the
+        // shared token) and works in the same agent workspace.
+        main_env: &[
+            EnvVar {
+                name: "OPENCLAW_STATE_DIR",
+                value: "$HOME/.openclaw/gateway",
+            },
+            EnvVar {
+                name: "OPENCLAW_CONFIG_PATH",
+                value: "$HOME/.openclaw/openclaw.json",
+            },
+            EnvVar {
+                name: "OPENCLAW_WORKSPACE_DIR",
+                value: "$HOME/.openclaw/workspace",
+            },
+        ],
+        state_dirs: &["$HOME/.openclaw", "$HOME/.openclaw/gateway"],
         read_only_files: &["$HOME/.openclaw/openclaw.json"],
         inference: InferenceRoute {
             api: InferenceApi::OpenaiCompletions,
@@ -181,6 +220,7 @@ pub(super) const PROFILES: &[Profile] = &[
         name: "claude",
         description: "Claude Code: model via inference.local, api.anthropic.com and telemetry for the claude binary",
         command: &["claude"],
+        main_env: &[],
         state_dirs: &["$HOME/.claude"],
         read_only_files: &[],
         inference: InferenceRoute {
@@ -214,6 +254,7 @@ pub(super) const PROFILES: &[Profile] = &[
         name: "codex",
         description: "OpenAI Codex CLI: model via inference.local, OpenAI's API and sign-in for the codex binary",
         command: &["codex"],
+        main_env: &[],
         state_dirs: &["$HOME/.codex"],
         read_only_files: &[],
         inference: InferenceRoute {
@@ -227,6 +268,7 @@ pub(super) const PROFILES: &[Profile] = &[
         name: "opencode",
         description: "opencode: model via inference.local, model catalogue and provider packages read-only",
         command: &["opencode"],
+        main_env: &[],
         state_dirs: &[
             "$HOME/.local/share/opencode",
             "$HOME/.cache/opencode",
@@ -258,7 +300,12 @@ pub(super) const PROFILES: &[Profile] = &[
     Profile {
         name: "generic",
         description: "Any agent: nothing reachable but the inference route; add presets for what it needs",
-        command: &["sh"],
+        // Something that keeps the sandbox up until it is stopped, doing nothing: a
+        // shell would read its stdin (/dev/null) and exit at once, taking the sandbox
+        // down before `cordon connect` or `exec` could reach it. The agent is
+        // whatever you start in those shells, or the command given to `create`.
+        command: &["sleep", "infinity"],
+        main_env: &[],
         state_dirs: &[],
         read_only_files: &[],
         inference: InferenceRoute {

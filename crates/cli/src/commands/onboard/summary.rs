@@ -2,16 +2,37 @@
 //! Everything is read back from the created sandbox (its records and live status),
 //! so the summary shows what is, not what was asked.
 
-use cordon_supervisor::lifecycle;
+use std::time::{Duration, Instant};
+
+use cordon_supervisor::lifecycle::{self, MainState};
 use cordon_supervisor::state::StateRoot;
 
 use super::Choices;
 use crate::commands::run::fail;
 
+/// How long the summary watches a fresh main process before calling the sandbox
+/// running: a program that cannot start (a usage error, a shell with nothing to read)
+/// is gone well within it, and saying "running" about it would be false.
+const SETTLE: Duration = Duration::from_secs(1);
+
+/// The sandbox's status once its main process has run for [`SETTLE`], or as soon as
+/// it is seen not running.
+fn settled_status(root: &StateRoot, name: &str) -> anyhow::Result<lifecycle::Status> {
+    let start = Instant::now();
+    loop {
+        let status = lifecycle::status(root, name).map_err(fail)?;
+        let main_runs = status.main.is_some_and(|m| m.state == MainState::Running);
+        if !main_runs || start.elapsed() >= SETTLE {
+            return Ok(status);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Prints the summary on stdout.
 pub(super) fn print(root: &StateRoot, choices: &Choices, running: bool) -> anyhow::Result<()> {
     let name = &choices.name;
-    let status = lifecycle::status(root, name).map_err(fail)?;
+    let status = settled_status(root, name)?;
     let dir = root.sandbox(name).map_err(fail)?;
     let meta = &status.meta;
     let color = crate::color::enabled(std::io::IsTerminal::is_terminal(&std::io::stdout()));
@@ -21,15 +42,27 @@ pub(super) fn print(root: &StateRoot, choices: &Choices, running: bool) -> anyho
         ("", "", "")
     };
     let state = status.summary.state.as_str();
-    let mark = if running && state == "running" {
+    // The sandbox stops when its main process ends, so "running" is only claimed while
+    // the main process runs; a main process that already ended is said, not hidden.
+    let main = status.main.map(|m| m.state);
+    let up = running && state == "running" && main == Some(MainState::Running);
+    let mark = if up {
         format!("{green}✓{reset}")
     } else {
         "!".to_owned()
     };
     println!();
-    println!("{mark} {bold}sandbox {name} is {state}{reset}");
+    match (state, main) {
+        ("running", Some(MainState::Exited)) => println!(
+            "{mark} {bold}sandbox {name}: its main process exited, the sandbox is stopping{reset}"
+        ),
+        _ => println!("{mark} {bold}sandbox {name} is {state}{reset}"),
+    }
     if let Some(reason) = &status.summary.reason {
         println!("  ({reason})");
+    }
+    if !up {
+        println!("  (its output: cordon logs {name}; again: cordon start {name})");
     }
     println!();
     let row = |label: &str, value: String| println!("  {label:<10} {value}");
