@@ -314,9 +314,13 @@ fn profile_metadata_is_complete_and_carries_no_secret() {
     }
     let openclaw = catalog::profile("openclaw").unwrap();
     let home = Path::new("/sandbox");
+    // Its own state, and the gateway main process's (apart, so `--local` runs beside it).
     assert_eq!(
         openclaw.state_dirs_in(home),
-        [Path::new("/sandbox/.openclaw")]
+        [
+            Path::new("/sandbox/.openclaw"),
+            Path::new("/sandbox/.openclaw/gateway")
+        ]
     );
     assert_eq!(
         openclaw.read_only_files_in(home),
