@@ -160,7 +160,7 @@ fn main() {
         let router = InferenceRouter::new(RouterConfig {
             sandbox: "bench".into(),
             audit: None,
-            tls: cordon_inference::client_tls(None).unwrap(),
+            tls: cordon_inference::LazyTls::ready(cordon_inference::client_tls(None).unwrap()),
         });
         let resolved = ResolvedProvider {
             name: "bench".into(),

@@ -53,5 +53,5 @@ pub use registry::{
 pub use respond::RouterBody;
 pub use route::{DEFAULT_ROUTE_FILE, Route, RouteSetting, current_route, resolve_route};
 pub use router::{InferenceRouter, InferenceStatus, RouteSummary, RouterConfig};
-pub use tls::{client_tls, client_tls_only};
+pub use tls::{LazyTls, client_tls, client_tls_only};
 pub use usage::{JsonUsageScanner, SseUsageScanner, Usage};

@@ -12,12 +12,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::tls::LazyTls;
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, Uri, header};
 use http_body::Body;
 use http_body_util::{BodyExt, Full, Limited};
-use rustls::ClientConfig;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -43,8 +43,9 @@ pub struct RouterConfig {
     pub sandbox: String,
     /// Where audit lines go (`None`: nowhere; benchmarks).
     pub audit: Option<AuditSink>,
-    /// TLS client configuration for `https` providers (see [`crate::client_tls`]).
-    pub tls: Arc<ClientConfig>,
+    /// TLS client configuration for `https` providers (see [`crate::client_tls`]),
+    /// built on the first `https` request.
+    pub tls: LazyTls,
 }
 
 /// State shared by the router handle and the response bodies still streaming.

@@ -6,13 +6,63 @@
 //! The supervisor may pass the egress layer's upstream configuration instead
 //! ([`crate::RouterConfig::tls`] takes any `rustls::ClientConfig`).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
 use crate::InferenceError;
+
+/// A client configuration built on first use, then shared by every clone. Parsing the
+/// host's ~150 roots costs about half a millisecond, paid at every sandbox start when
+/// done eagerly, though most sandboxes never open an upstream TLS connection.
+#[derive(Clone)]
+pub struct LazyTls(Arc<LazyInner>);
+
+/// Builds a configuration, or says why it could not.
+type Build = Box<dyn Fn() -> Result<Arc<ClientConfig>, String> + Send + Sync>;
+
+struct LazyInner {
+    cell: OnceLock<Result<Arc<ClientConfig>, String>>,
+    build: Build,
+}
+
+impl LazyTls {
+    /// Runs `build` the first time the configuration is needed (once, whatever the
+    /// number of clones and callers).
+    pub fn new(
+        build: impl Fn() -> Result<Arc<ClientConfig>, String> + Send + Sync + 'static,
+    ) -> LazyTls {
+        LazyTls(Arc::new(LazyInner {
+            cell: OnceLock::new(),
+            build: Box::new(build),
+        }))
+    }
+
+    /// A configuration that is already built.
+    pub fn ready(config: Arc<ClientConfig>) -> LazyTls {
+        let cell = OnceLock::new();
+        let _ = cell.set(Ok(config));
+        LazyTls(Arc::new(LazyInner {
+            cell,
+            build: Box::new(|| Err("unreachable: built at creation".into())),
+        }))
+    }
+
+    /// The configuration, built now if it is the first call.
+    pub fn get(&self) -> Result<Arc<ClientConfig>, String> {
+        self.0.cell.get_or_init(|| (self.0.build)()).clone()
+    }
+}
+
+impl std::fmt::Debug for LazyTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LazyTls")
+            .field("built", &self.0.cell.get().is_some())
+            .finish()
+    }
+}
 
 /// Builds the client configuration: system roots (or bundled ones) plus `extra_ca_pem`.
 pub fn client_tls(extra_ca_pem: Option<&str>) -> Result<Arc<ClientConfig>, InferenceError> {

@@ -5,16 +5,16 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::tls::LazyTls;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
-use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -75,7 +75,7 @@ pub(crate) enum UpstreamFailure {
 
 /// Provider connections: TLS configuration, resolver and the idle pool.
 pub(crate) struct Upstream {
-    tls: Arc<ClientConfig>,
+    tls: LazyTls,
     resolver: Resolver,
     idle: Mutex<HashMap<OriginKey, Vec<Idle>>>,
 }
@@ -87,7 +87,7 @@ impl std::fmt::Debug for Upstream {
 }
 
 impl Upstream {
-    pub(crate) fn new(tls: Arc<ClientConfig>) -> Upstream {
+    pub(crate) fn new(tls: LazyTls) -> Upstream {
         Upstream {
             tls,
             resolver: Resolver::default(),
@@ -198,7 +198,10 @@ impl Upstream {
                 let name = ServerName::try_from(base.host().to_owned()).map_err(|_| {
                     UpstreamFailure::Connect(format!("`{}` is not a TLS server name", base.host()))
                 })?;
-                let tls = TlsConnector::from(Arc::clone(&self.tls))
+                let config = self.tls.get().map_err(|e| {
+                    UpstreamFailure::Connect(format!("TLS client configuration: {e}"))
+                })?;
+                let tls = TlsConnector::from(config)
                     .connect(name, stream)
                     .await
                     .map_err(|e| {

@@ -7,15 +7,12 @@
 //! unknown provider) leaves the sandbox without one — requests get 503 — and says why
 //! on stderr.
 
-use std::sync::Arc;
-
 use cordon_audit::AuditSink;
 use cordon_egress::PolicyHandle;
 use cordon_inference::{
-    InferenceRouter, ProviderRegistry, RouterConfig, client_tls, current_route,
+    InferenceRouter, LazyTls, ProviderRegistry, RouterConfig, client_tls, current_route,
 };
 use cordon_secrets::ConfigDir;
-use rustls::ClientConfig;
 
 /// Builds the router of sandbox `name` and starts following `policy`. `tls` is the
 /// verified client configuration to reach providers with (the proxy's upstream one,
@@ -25,14 +22,17 @@ pub(crate) fn router(
     name: &str,
     audit: &AuditSink,
     policy: &PolicyHandle,
-    tls: Option<Arc<ClientConfig>>,
+    tls: Option<LazyTls>,
 ) -> Option<InferenceRouter> {
-    let tls = match tls.map_or_else(|| client_tls(None), Ok) {
-        Ok(tls) => tls,
-        Err(err) => {
-            eprintln!("cordon: inference.local disabled: {err}");
-            return None;
-        }
+    let tls = match tls {
+        Some(tls) => tls,
+        None => match client_tls(None) {
+            Ok(tls) => LazyTls::ready(tls),
+            Err(err) => {
+                eprintln!("cordon: inference.local disabled: {err}");
+                return None;
+            }
+        },
     };
     let router = InferenceRouter::new(RouterConfig {
         sandbox: name.to_owned(),

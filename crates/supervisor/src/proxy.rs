@@ -153,7 +153,7 @@ impl RunningEgress {
         let upstream_tls = plan
             .inspection
             .as_ref()
-            .map(|inspection| std::sync::Arc::clone(inspection.upstream().config()));
+            .map(|inspection| inspection.upstream().config().clone());
         let inference = crate::inference::router(name, &sink, &policy, upstream_tls);
         let mut config = EgressConfig::new(name, listener, policy, sink.clone(), peers);
         config.hosts = plan.hosts;

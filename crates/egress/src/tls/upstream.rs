@@ -6,7 +6,9 @@
 //! keep working; Mozilla's roots from `webpki-roots` only when the host has none.
 
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use cordon_inference::LazyTls;
 
 use rustls::ClientConfig;
 use rustls::RootCertStore;
@@ -29,11 +31,12 @@ pub enum RootsSource {
     ExtraOnly,
 }
 
-/// Verified TLS client configuration for upstream connections; cheap to clone.
+/// Verified TLS client configuration for upstream connections; cheap to clone. Built
+/// from the system roots on the first upstream TLS connection (see [`LazyTls`]).
 #[derive(Debug, Clone)]
 pub struct UpstreamTls {
-    config: Arc<ClientConfig>,
-    source: RootsSource,
+    config: LazyTls,
+    source: Arc<OnceLock<RootsSource>>,
 }
 
 /// Why an upstream TLS connection failed. Becomes a 502 and an audit line.
@@ -80,26 +83,48 @@ impl UpstreamTls {
         UpstreamTls::from_roots(roots, source)
     }
 
-    /// The system roots already read as PEM (see `SystemRoots`), so a sandbox start
-    /// parses them once; certificates webpki cannot parse are skipped as
-    /// `rustls-native-certs` would skip them. `extra_ca_pem` is added strictly.
+    /// The system roots already read as PEM (see `SystemRoots`), parsed on the first
+    /// upstream TLS connection rather than at every sandbox start; certificates webpki
+    /// cannot parse are skipped as `rustls-native-certs` would skip them (no usable
+    /// one: the same fallback as [`UpstreamTls::new`]). `extra_ca_pem` is checked now,
+    /// strictly, so a bad `--upstream-ca` still fails the start.
     pub fn from_system_pem(
         system_pem: &str,
         extra_ca_pem: Option<&str>,
     ) -> Result<UpstreamTls, TlsError> {
-        let mut roots = RootCertStore::empty();
-        let system: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_slice_iter(system_pem.as_bytes())
-                .filter_map(Result::ok)
-                .collect();
-        let (added, _ignored) = roots.add_parsable_certificates(system);
-        if added == 0 {
-            return UpstreamTls::new(extra_ca_pem);
-        }
-        if let Some(pem) = extra_ca_pem {
-            add_extra(&mut roots, pem)?;
-        }
-        UpstreamTls::from_roots(roots, RootsSource::System)
+        let extra = match extra_ca_pem {
+            Some(pem) => {
+                let mut probe = RootCertStore::empty();
+                add_extra(&mut probe, pem)?;
+                Some(pem.to_owned())
+            }
+            None => None,
+        };
+        let system_pem = system_pem.to_owned();
+        let source = Arc::new(OnceLock::new());
+        let found = Arc::clone(&source);
+        let config = LazyTls::new(move || {
+            let mut roots = RootCertStore::empty();
+            let system: Vec<CertificateDer<'static>> =
+                CertificateDer::pem_slice_iter(system_pem.as_bytes())
+                    .filter_map(Result::ok)
+                    .collect();
+            let (added, _ignored) = roots.add_parsable_certificates(system);
+            let built = if added == 0 {
+                UpstreamTls::new(extra.as_deref())
+            } else {
+                if let Some(pem) = &extra {
+                    add_extra(&mut roots, pem).map_err(|e| e.to_string())?;
+                }
+                UpstreamTls::from_roots(roots, RootsSource::System)
+            }
+            .map_err(|e| e.to_string())?;
+            if let Some(source) = built.source.get() {
+                let _ = found.set(*source);
+            }
+            built.config.get()
+        });
+        Ok(UpstreamTls { config, source })
     }
 
     /// Only the CAs in `ca_pem`: for tests that must prove nothing else is trusted.
@@ -119,19 +144,22 @@ impl UpstreamTls {
             .with_root_certificates(roots)
             .with_no_client_auth();
         config.alpn_protocols = vec![ALPN_HTTP1.to_vec()];
+        let known = OnceLock::new();
+        let _ = known.set(source);
         Ok(UpstreamTls {
-            config: Arc::new(config),
-            source,
+            config: LazyTls::ready(Arc::new(config)),
+            source: Arc::new(known),
         })
     }
 
-    /// Where the roots came from.
-    pub fn source(&self) -> RootsSource {
-        self.source
+    /// Where the roots came from (builds the configuration if it was not yet).
+    pub fn source(&self) -> Option<RootsSource> {
+        let _ = self.config.get();
+        self.source.get().copied()
     }
 
-    /// The client configuration (for building other connectors on it).
-    pub fn config(&self) -> &Arc<ClientConfig> {
+    /// The client configuration, shared (the inference router connects with it too).
+    pub fn config(&self) -> &LazyTls {
         &self.config
     }
 
@@ -143,7 +171,14 @@ impl UpstreamTls {
     {
         let name = ServerName::try_from(host.to_owned())
             .map_err(|_| UpstreamError::InvalidName(host.to_owned()))?;
-        TlsConnector::from(Arc::clone(&self.config))
+        let config = self
+            .config
+            .get()
+            .map_err(|reason| UpstreamError::Handshake {
+                host: host.to_owned(),
+                source: io::Error::other(format!("no TLS client configuration: {reason}")),
+            })?;
+        TlsConnector::from(config)
             .connect(name, io)
             .await
             .map_err(|source| classify(source, host))
@@ -192,8 +227,11 @@ mod tests {
     #[test]
     fn system_roots_are_found_on_this_machine() {
         let tls = UpstreamTls::new(None).unwrap();
-        assert_eq!(tls.source(), RootsSource::System);
-        assert_eq!(tls.config().alpn_protocols, vec![b"http/1.1".to_vec()]);
+        assert_eq!(tls.source(), Some(RootsSource::System));
+        assert_eq!(
+            tls.config().get().unwrap().alpn_protocols,
+            vec![b"http/1.1".to_vec()]
+        );
     }
 
     #[test]

@@ -476,7 +476,7 @@ pub fn router(audit: &AuditCapture) -> InferenceRouter {
     InferenceRouter::new(RouterConfig {
         sandbox: "test-sandbox".into(),
         audit: Some(audit.sink()),
-        tls: cordon_inference::client_tls(None).unwrap(),
+        tls: cordon_inference::LazyTls::ready(cordon_inference::client_tls(None).unwrap()),
     })
 }
 

@@ -43,7 +43,7 @@ fn tls_router(audit: &AuditCapture, ca_pem: &str) -> InferenceRouter {
     InferenceRouter::new(RouterConfig {
         sandbox: "tls".into(),
         audit: Some(audit.sink()),
-        tls: client_tls_only(ca_pem).unwrap(),
+        tls: cordon_inference::LazyTls::ready(client_tls_only(ca_pem).unwrap()),
     })
 }
 
