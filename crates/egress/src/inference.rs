@@ -156,6 +156,7 @@ fn router_caller(caller: &Caller, port: u16) -> cordon_inference::Caller {
         binary: caller.binary.clone(),
         binary_sha256: caller.sha256.clone(),
         pid: caller.pid,
+        tls: false,
     }
 }
 
@@ -164,7 +165,7 @@ fn router_caller(caller: &Caller, port: u16) -> cordon_inference::Caller {
 async fn tunnel(
     shared: &Arc<Shared>,
     router: InferenceRouter,
-    who: cordon_inference::Caller,
+    mut who: cordon_inference::Caller,
     client: TcpStream,
     prefix: bytes::Bytes,
 ) -> Result<(), String> {
@@ -188,6 +189,7 @@ async fn tunnel(
             .await
             .map_err(|_| "inference.local: TLS handshake with the client timed out".to_owned())?
             .map_err(|err| format!("inference.local: {err}"))?;
+            who.tls = true;
             serve(shared, router, who, accepted.stream).await;
             Ok(())
         }

@@ -27,6 +27,8 @@ pub struct Caller {
     pub binary_sha256: Option<String>,
     /// Its pid (supervisor's pid namespace).
     pub pid: Option<u32>,
+    /// The client spoke TLS to `inference.local` (audited as `https`).
+    pub tls: bool,
 }
 
 /// Facts fixed when the request arrives.
@@ -68,7 +70,7 @@ impl RequestFacts {
         ev.bytes_up = self.bytes_up;
         ev.duration_ms =
             Some(u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX));
-        ev.http = Some(HttpInfo::new(&self.method, &self.path, status));
+        ev.http = Some(HttpInfo::new(&self.method, &self.path, status).over_tls(self.caller.tls));
         ev
     }
 

@@ -129,7 +129,8 @@ fn curl_in_the_sandbox_reaches_the_provider_with_its_key_only() {
              -H 'content-type: application/json' http://inference.local/v1/chat/completions \
              -d '{\"model\":\"caller-model\",\"messages\":[]}'; echo; \
              curl -sN http://inference.local/v1/chat/completions -d '{\"stream\":true}'; \
-             curl -s -p http://inference.local/v1/models",
+             curl -s -p http://inference.local/v1/models; \
+             curl -s https://inference.local/v1/models",
         ]);
         let stdout = run.ok();
         assert!(
@@ -141,7 +142,7 @@ fn curl_in_the_sandbox_reaches_the_provider_with_its_key_only() {
         assert!(stdout.contains("\"m1\""), "{mode:?}: {stdout}");
 
         let seen = provider.requests();
-        assert_eq!(seen.len(), 3, "{mode:?}: {seen:?}");
+        assert_eq!(seen.len(), 4, "{mode:?}: {seen:?}");
         let headers = &seen[0]["headers"];
         assert_eq!(headers["authorization"], format!("Bearer {key}"));
         for gone in ["x-api-key", "cookie"] {
@@ -157,8 +158,11 @@ fn curl_in_the_sandbox_reaches_the_provider_with_its_key_only() {
             .iter()
             .filter(|l| l["unmapped"]["action"] == "route")
             .collect();
-        assert_eq!(routed.len(), 3, "{lines:?}");
+        assert_eq!(routed.len(), 4, "{lines:?}");
         assert_eq!(routed[2]["http_request"]["url"]["path"], "/v1/models");
+        // The fourth spoke TLS to inference.local (terminated with the sandbox CA).
+        assert_eq!(routed[2]["http_request"]["url"]["scheme"], "http");
+        assert_eq!(routed[3]["http_request"]["url"]["scheme"], "https");
         for line in &routed[..2] {
             assert_eq!(line["dst_endpoint"]["hostname"], "inference.local");
             assert_eq!(line["actor"]["process"]["file"]["path"], "/usr/bin/curl");
