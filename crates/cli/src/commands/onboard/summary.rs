@@ -52,11 +52,14 @@ pub(super) fn print(root: &StateRoot, choices: &Choices, running: bool) -> anyho
         "!".to_owned()
     };
     println!();
-    match (state, main) {
-        ("running", Some(MainState::Exited)) => println!(
+    // A live supervisor whose main process is gone (or no longer reported) is
+    // finishing, not running.
+    if state == "running" && !up {
+        println!(
             "{mark} {bold}sandbox {name}: its main process exited, the sandbox is stopping{reset}"
-        ),
-        _ => println!("{mark} {bold}sandbox {name} is {state}{reset}"),
+        );
+    } else {
+        println!("{mark} {bold}sandbox {name} is {state}{reset}");
     }
     if let Some(reason) = &status.summary.reason {
         println!("  ({reason})");
