@@ -10,41 +10,10 @@ const MAX_CAPABILITIES: u32 = 64;
 
 /// Drops all capabilities and verifies. Returns the `-v` line.
 pub(crate) fn drop_all() -> Result<String, String> {
-    let mut known = 0;
-    for cap in 0..MAX_CAPABILITIES {
-        match sys::bounding_drop(cap) {
-            Ok(()) => known = cap + 1,
-            // EINVAL: past the kernel's last capability.
-            Err(err) if err.raw_os_error() == Some(libc::EINVAL) => break,
-            Err(err) => {
-                return Err(format!(
-                    "drop capability {cap} from the bounding set: {err}"
-                ));
-            }
-        }
-    }
-    sys::ambient_clear().map_err(|e| format!("clear ambient capabilities: {e}"))?;
-    sys::capset_empty().map_err(|e| format!("clear capability sets: {e}"))?;
-    verify(known)?;
+    let known = narrow(0)?;
     Ok(format!(
         "capabilities: none (bounding, ambient, effective, permitted, inheritable empty; {known} checked)"
     ))
-}
-
-fn verify(known: u32) -> Result<(), String> {
-    let sets = sys::capget().map_err(|e| format!("read capabilities: {e}"))?;
-    if sets != [0, 0, 0] {
-        return Err(format!("capabilities still held after dropping: {sets:x?}"));
-    }
-    for cap in 0..known {
-        if sys::bounding_has(cap).map_err(|e| format!("read bounding set: {e}"))? {
-            return Err(format!("capability {cap} still in the bounding set"));
-        }
-        if sys::ambient_has(cap).map_err(|e| format!("read ambient set: {e}"))? {
-            return Err(format!("capability {cap} still in the ambient set"));
-        }
-    }
-    Ok(())
 }
 
 /// Narrows the calling thread (a supervisor started as root) to `keep`: every other
@@ -58,14 +27,24 @@ pub fn retain_only(keep: &[u32]) -> Result<u64, String> {
         .filter(|cap| **cap < MAX_CAPABILITIES)
         .fold(0u64, |m, cap| m | (1u64 << cap));
     let held = sys::capget().map_err(|e| format!("read capabilities: {e}"))?;
+    narrow(mask & held[1])?;
+    Ok(mask & held[1])
+}
+
+/// Leaves exactly `mask` in the effective, permitted and bounding sets (nothing
+/// inheritable or ambient), then reads every set back. Returns how many capabilities
+/// the kernel knows.
+fn narrow(mask: u64) -> Result<u32, String> {
+    let kept = |cap: u32| mask & (1u64 << cap) != 0;
     let mut known = 0;
     for cap in 0..MAX_CAPABILITIES {
-        if mask & (1u64 << cap) != 0 {
+        if kept(cap) {
             known = cap + 1;
             continue;
         }
         match sys::bounding_drop(cap) {
             Ok(()) => known = cap + 1,
+            // EINVAL: past the kernel's last capability.
             Err(err) if err.raw_os_error() == Some(libc::EINVAL) => break,
             Err(err) => {
                 return Err(format!(
@@ -75,19 +54,20 @@ pub fn retain_only(keep: &[u32]) -> Result<u64, String> {
         }
     }
     sys::ambient_clear().map_err(|e| format!("clear ambient capabilities: {e}"))?;
-    let kept = mask & held[1];
-    sys::capset_mask(kept).map_err(|e| format!("narrow capability sets: {e}"))?;
+    sys::capset_mask(mask).map_err(|e| format!("set capability sets: {e}"))?;
     let sets = sys::capget().map_err(|e| format!("read capabilities: {e}"))?;
-    if sets != [kept, kept, 0] {
+    if sets != [mask, mask, 0] {
         return Err(format!(
-            "capabilities after narrowing: {sets:x?}, wanted {kept:x}"
+            "capabilities left after narrowing to {mask:x}: {sets:x?}"
         ));
     }
     for cap in 0..known {
-        let bounded = sys::bounding_has(cap).map_err(|e| format!("read bounding set: {e}"))?;
-        if bounded && mask & (1u64 << cap) == 0 {
+        if !kept(cap) && sys::bounding_has(cap).map_err(|e| format!("read bounding set: {e}"))? {
             return Err(format!("capability {cap} still in the bounding set"));
         }
+        if sys::ambient_has(cap).map_err(|e| format!("read ambient set: {e}"))? {
+            return Err(format!("capability {cap} still in the ambient set"));
+        }
     }
-    Ok(kept)
+    Ok(known)
 }

@@ -422,17 +422,6 @@ struct CapData {
 
 const CAP_VERSION_3: u32 = 0x2008_0522;
 
-/// Empties the effective, permitted and inheritable sets of the calling thread.
-pub(crate) fn capset_empty() -> io::Result<()> {
-    let header = CapHeader {
-        version: CAP_VERSION_3,
-        pid: 0,
-    };
-    let data = [CapData::default(); 2];
-    // SAFETY: version 3 takes a header and an array of two CapData; both are valid for reads.
-    check_long(unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) }).map(drop)
-}
-
 /// Sets the calling thread's effective and permitted sets to `mask` (inheritable empty).
 pub(crate) fn capset_mask(mask: u64) -> io::Result<()> {
     let header = CapHeader {

@@ -90,11 +90,18 @@ impl Drop for World {
 /// The onboarding flags of a script, with a provider created on the way (no key: an
 /// OpenAI-compatible server that needs none; nothing is sent to it here).
 fn onboard_flags(name: &str) -> Vec<String> {
+    let mut args = local_provider_flags("openclaw", name);
+    args.extend(["--model", "m1", "--preset", "pypi"].map(String::from));
+    args
+}
+
+/// `onboard --non-interactive --agent AGENT --name NAME` with a local provider (no key).
+fn local_provider_flags(agent: &str, name: &str) -> Vec<String> {
     [
         "onboard",
         "--non-interactive",
         "--agent",
-        "openclaw",
+        agent,
         "--provider",
         "local",
         "--provider-type",
@@ -102,10 +109,6 @@ fn onboard_flags(name: &str) -> Vec<String> {
         "--base-url",
         "http://127.0.0.1:9/v1",
         "--no-key",
-        "--model",
-        "m1",
-        "--preset",
-        "pypi",
         "--name",
         name,
     ]
@@ -463,23 +466,7 @@ fn generic_without_a_command_stays_up_and_onboard_says_what_runs() {
     for mode in MODES {
         let world = World::new(mode);
         let flags = |name: &str, bin: Option<&str>| {
-            let mut args: Vec<String> = [
-                "onboard",
-                "--non-interactive",
-                "--agent",
-                "generic",
-                "--provider",
-                "local",
-                "--provider-type",
-                "openai-compatible",
-                "--base-url",
-                "http://127.0.0.1:9/v1",
-                "--no-key",
-                "--name",
-                name,
-            ]
-            .map(String::from)
-            .to_vec();
+            let mut args = local_provider_flags("generic", name);
             if let Some(bin) = bin {
                 args.extend(["--agent-bin".to_owned(), bin.to_owned()]);
             }
