@@ -349,16 +349,28 @@ fn supervisor_caps(mode: Mode) -> (u64, u64) {
         .read_line(&mut line)
         .unwrap();
     assert_eq!(line, "ready\n");
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
-    let field = |name: &str| {
-        let value = status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .unwrap()
-            .trim();
-        u64::from_str_radix(value, 16).unwrap()
+    let read = || {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+        let field = |name: &str| {
+            let value = status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .unwrap()
+                .trim();
+            u64::from_str_radix(value, 16).unwrap()
+        };
+        (field("CapEff:"), field("CapBnd:"))
     };
-    let caps = (field("CapEff:"), field("CapBnd:"));
+    // The agent may print before the supervisor has narrowed itself (right after the
+    // spawn): give it up to 2 s to drop cap_sys_admin, which `run` never keeps.
+    let mut caps = read();
+    for _ in 0..200 {
+        if caps.0 & (1 << 21) == 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        caps = read();
+    }
     let _ = child.kill();
     let _ = child.wait();
     caps
