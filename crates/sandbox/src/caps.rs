@@ -38,7 +38,15 @@ fn narrow(mask: u64) -> Result<u32, String> {
     let kept = |cap: u32| mask & (1u64 << cap) != 0;
     let mut known = 0;
     for cap in 0..MAX_CAPABILITIES {
-        if kept(cap) {
+        // Dropping needs CAP_SETPCAP even for a capability already gone, and a
+        // narrowed supervisor (re-exec'd for a restart) no longer has it: skip those.
+        let bounded = match sys::bounding_has(cap) {
+            Ok(bounded) => bounded,
+            // EINVAL: past the kernel's last capability.
+            Err(err) if err.raw_os_error() == Some(libc::EINVAL) => break,
+            Err(err) => return Err(format!("read bounding set: {err}")),
+        };
+        if kept(cap) || !bounded {
             known = cap + 1;
             continue;
         }
