@@ -111,14 +111,37 @@ fn binaries(entry: &NetworkPolicy) -> Result<BinaryMatcher, String> {
 /// -> `python3.11`, `/bin/curl` -> `/usr/bin/curl`). As in OpenShell, a listed link
 /// also admits its target. Resolved on the host, whose system trees the sandbox
 /// shows at the same paths; glob patterns and paths that do not exist here are left
-/// as written.
+/// as written. Two limits keep this from widening a policy:
+/// - every symlink on the way and the target belong to root: links the system
+///   installed, never ones an agent made (it cannot own a file as root) in a tree it
+///   can write, to point a listed name at a program of its choice;
+/// - the target's name starts with the link's (`python3` -> `python3.11`): a link to a
+///   multi-call binary (`wget` -> `busybox`) would admit every program it contains.
 fn symlink_target(path: &str) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
     if path.contains(['*', '?', '[', '{']) {
         return None;
     }
+    let listed = std::path::Path::new(path);
+    let links_are_roots = listed.ancestors().all(|prefix| {
+        std::fs::symlink_metadata(prefix)
+            .is_ok_and(|meta| !meta.file_type().is_symlink() || meta.uid() == 0)
+    });
+    if !links_are_roots {
+        return None;
+    }
     let resolved = std::fs::canonicalize(path).ok()?;
-    let resolved = resolved.to_str()?;
-    (resolved != path).then(|| resolved.to_owned())
+    if resolved.as_os_str() == path || std::fs::metadata(&resolved).ok()?.uid() != 0 {
+        return None;
+    }
+    let (name, target) = (
+        listed.file_name()?.to_str()?,
+        resolved.file_name()?.to_str()?,
+    );
+    if !target.starts_with(name) {
+        return None;
+    }
+    resolved.to_str().map(str::to_owned)
 }
 
 /// Endpoints of one entry with the same host pattern and overlapping ports form a

@@ -291,31 +291,52 @@ mod index_properties {
     }
 }
 
+fn link_policy(link: &std::path::Path) -> CompiledPolicy {
+    compiled(&format!(
+        "version: 1\nnetwork_policies:\n  py:\n    endpoints: [{{ host: pypi.org, port: 443 }}]\n    binaries: [{{ path: \"{}\" }}]\n",
+        link.display()
+    ))
+}
+
+fn admits(p: &CompiledPolicy, binary: &std::path::Path) -> bool {
+    let binary = std::fs::canonicalize(binary).unwrap();
+    p.decide_connect("pypi.org", 443, binary.to_str()).verdict == Verdict::Allow
+}
+
 #[test]
-fn a_listed_symlink_also_admits_its_target_but_nothing_else() {
+fn a_listed_system_symlink_also_admits_its_target_but_nothing_else() {
+    use std::os::unix::fs::MetadataExt;
     let dir = tempfile::tempdir().unwrap();
+    // Files this test creates are root's exactly when it runs as root.
+    let root = std::fs::metadata(dir.path()).unwrap().uid() == 0;
     let real = dir.path().join("python3.11");
     let other = dir.path().join("perl");
     std::fs::write(&real, "").unwrap();
     std::fs::write(&other, "").unwrap();
     let link = dir.path().join("python3");
     std::os::unix::fs::symlink("python3.11", &link).unwrap();
-    let yaml = format!(
-        "version: 1\nnetwork_policies:\n  py:\n    endpoints: [{{ host: pypi.org, port: 443 }}]\n    binaries: [{{ path: \"{}\" }}]\n",
-        link.display()
-    );
-    let p = compiled(&yaml);
-    // The kernel reports the resolved file (/proc/PID/exe).
-    let real = std::fs::canonicalize(&real).unwrap();
-    let d = p.decide_connect("pypi.org", 443, real.to_str());
-    assert_eq!(d.verdict, Verdict::Allow);
+    let p = link_policy(&link);
+    // The kernel reports the resolved file (/proc/PID/exe). Only links owned by root
+    // (the system's) are followed: as root this one is.
+    assert_eq!(admits(&p, &real), root);
     let d = p.decide_connect("pypi.org", 443, link.to_str());
     assert_eq!(d.verdict, Verdict::Allow);
     // Blocked twin: a file beside it that the link does not lead to.
-    let other = std::fs::canonicalize(&other).unwrap();
-    let d = p.decide_connect("pypi.org", 443, other.to_str());
-    assert_eq!(
-        (d.verdict, d.reason),
-        (Verdict::Deny, DenyReason::BinaryNotAllowed)
-    );
+    assert!(!admits(&p, &other));
+    if root {
+        // A link someone else owns (an agent's, in a tree it can write) is not followed.
+        std::os::unix::fs::lchown(&link, Some(65534), Some(65534)).unwrap();
+        assert!(!admits(&link_policy(&link), &real));
+    }
+}
+
+#[test]
+fn a_link_to_a_multi_call_binary_admits_only_its_own_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let busybox = dir.path().join("busybox");
+    std::fs::write(&busybox, "").unwrap();
+    let wget = dir.path().join("wget");
+    std::os::unix::fs::symlink("busybox", &wget).unwrap();
+    // busybox is every applet (nc, sh...): listing wget must not admit it.
+    assert!(!admits(&link_policy(&wget), &busybox));
 }
