@@ -160,13 +160,18 @@ fn open_dirs(workdir: &Path, relative: &Path, owner: Owner) -> Result<OwnedFd, S
         let next = match rustix::fs::openat(&dir, name, flags, Mode::empty()) {
             Ok(fd) => fd,
             Err(Errno::NOENT) => {
-                match rustix::fs::mkdirat(&dir, name, Mode::from_raw_mode(0o700)) {
-                    Ok(()) | Err(Errno::EXIST) => {}
+                // Only a directory made here is given to `owner`, never one that
+                // appeared in between.
+                let made = match rustix::fs::mkdirat(&dir, name, Mode::from_raw_mode(0o700)) {
+                    Ok(()) => true,
+                    Err(Errno::EXIST) => false,
                     Err(e) => return Err(SupervisorError::state(&at, e.into())),
-                }
+                };
                 let fd = rustix::fs::openat(&dir, name, flags, Mode::empty())
                     .map_err(|e| not_a_directory(&at, e))?;
-                chown(&fd, &at, owner)?;
+                if made {
+                    chown(&fd, &at, owner)?;
+                }
                 fd
             }
             Err(e) => return Err(not_a_directory(&at, e)),
@@ -188,8 +193,11 @@ fn not_a_directory(at: &Path, errno: Errno) -> SupervisorError {
 }
 
 /// Writes `contents` to `name` in `dir` (0644, never following a symlink, refusing
-/// anything but a regular file; a FIFO cannot stall it), giving what it creates or
-/// writes to `owner`. `shown` names the directory in errors.
+/// anything but a regular file; a FIFO cannot stall it). A file cordon creates is given
+/// to `owner`; an existing one keeps its owner, is only looked at (not even opened for
+/// writing: it may be the user's own, read-only) unless `existing` says to write it,
+/// and is never written through a second hard link. `shown` names the directory in
+/// errors.
 fn write_at(
     dir: &OwnedFd,
     shown: &Path,
@@ -199,48 +207,63 @@ fn write_at(
     existing: Existing,
 ) -> Result<(), SupervisorError> {
     let at = shown.join(name);
-    let flags = OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-    let mode = Mode::from_raw_mode(0o644);
-    let refused = |e: Errno| {
-        if e == Errno::LOOP {
-            SupervisorError::state(
-                &at,
-                std::io::Error::other("is a symlink; refusing to follow it (remove it)"),
-            )
-        } else {
-            SupervisorError::state(&at, e.into())
-        }
+    let refuse = |why: &str| SupervisorError::state(&at, std::io::Error::other(why.to_owned()));
+    let io = |e: Errno| SupervisorError::state(&at, e.into());
+    let write_flags = OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let look = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let seen = match rustix::fs::openat(dir, name, look, Mode::empty()) {
+        Ok(fd) => Some(rustix::fs::fstat(&fd).map_err(io)?),
+        Err(Errno::NOENT) => None,
+        Err(e) => return Err(io(e)),
     };
-    let (fd, created) =
-        match rustix::fs::openat(dir, name, flags | OFlags::CREATE | OFlags::EXCL, mode) {
-            Ok(fd) => (fd, true),
-            Err(Errno::EXIST) => (
-                rustix::fs::openat(dir, name, flags, mode).map_err(refused)?,
-                false,
-            ),
-            Err(e) => return Err(refused(e)),
-        };
-    let stat = rustix::fs::fstat(&fd).map_err(|e| SupervisorError::state(&at, e.into()))?;
-    if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
-        return Err(SupervisorError::state(
-            &at,
-            std::io::Error::other("is not a regular file (remove it)"),
-        ));
+    let Some(seen) = seen else {
+        let fd = rustix::fs::openat(
+            dir,
+            name,
+            write_flags | OFlags::CREATE | OFlags::EXCL,
+            Mode::from_raw_mode(0o644),
+        )
+        .map_err(io)?;
+        let mut file = std::fs::File::from(fd);
+        file.write_all(contents.as_bytes())
+            .map_err(|e| SupervisorError::state(&at, e))?;
+        return chown(file.as_fd(), &at, owner);
+    };
+    match rustix::fs::FileType::from_raw_mode(seen.st_mode) {
+        rustix::fs::FileType::RegularFile => {}
+        rustix::fs::FileType::Symlink => {
+            return Err(refuse("is a symlink; refusing to follow it (remove it)"));
+        }
+        _ => return Err(refuse("is not a regular file (remove it)")),
     }
-    let write = created
-        || match existing {
-            Existing::Replace => true,
-            Existing::KeepIfNotEmpty => stat.st_size == 0,
-            Existing::Keep => false,
-        };
+    let write = match existing {
+        Existing::Replace => true,
+        Existing::KeepIfNotEmpty => seen.st_size == 0,
+        Existing::Keep => false,
+    };
     if !write {
         return Ok(());
     }
-    rustix::fs::ftruncate(&fd, 0).map_err(|e| SupervisorError::state(&at, e.into()))?;
-    let mut file = std::fs::File::from(fd);
-    file.write_all(contents.as_bytes())
-        .map_err(|e| SupervisorError::state(&at, e))?;
-    chown(file.as_fd(), &at, owner)
+    if seen.st_nlink > 1 {
+        return Err(refuse(
+            "has other hard links; refusing to write it (remove it)",
+        ));
+    }
+    let fd = rustix::fs::openat(dir, name, write_flags, Mode::empty()).map_err(|e| {
+        if e == Errno::LOOP {
+            refuse("is a symlink; refusing to follow it (remove it)")
+        } else {
+            io(e)
+        }
+    })?;
+    let now = rustix::fs::fstat(&fd).map_err(io)?;
+    if (now.st_dev, now.st_ino) != (seen.st_dev, seen.st_ino) {
+        return Err(refuse("changed while cordon was writing it; try again"));
+    }
+    rustix::fs::ftruncate(&fd, 0).map_err(io)?;
+    std::fs::File::from(fd)
+        .write_all(contents.as_bytes())
+        .map_err(|e| SupervisorError::state(&at, e))
 }
 
 fn chown(fd: impl AsFd, at: &Path, owner: Owner) -> Result<(), SupervisorError> {
@@ -377,5 +400,28 @@ mod tests {
         std::fs::remove_file(workdir.join(".agent")).unwrap();
         install(&p, &workdir, &agent, &agent, None).unwrap();
         assert!(workdir.join(".agent/config.json").is_file());
+    }
+
+    #[test]
+    fn a_read_only_file_of_the_users_is_kept_and_a_hard_linked_one_is_never_written() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let workdir = tmp.path().join("w");
+        std::fs::create_dir_all(workdir.join(".agent")).unwrap();
+        let at = workdir.join(".agent/config.json");
+        std::fs::write(&at, "{\"mine\":1}").unwrap();
+        std::fs::set_permissions(&at, std::fs::Permissions::from_mode(0o444)).unwrap();
+        let agent = tmp.path().join("agent");
+        let p = prepared(".agent/config.json", "{}");
+        install(&p, &workdir, &agent, &agent, None).unwrap();
+        assert_eq!(std::fs::read_to_string(&at).unwrap(), "{\"mine\":1}");
+        // An empty mount point with a second link elsewhere is not written through.
+        std::fs::remove_file(&at).unwrap();
+        let elsewhere = tmp.path().join("elsewhere");
+        std::fs::write(&elsewhere, "").unwrap();
+        std::fs::hard_link(&elsewhere, &at).unwrap();
+        let err = install(&p, &workdir, &agent, &agent, None).unwrap_err();
+        assert!(err.to_string().contains("hard links"), "{err}");
+        assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "");
     }
 }

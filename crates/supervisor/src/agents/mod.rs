@@ -229,7 +229,15 @@ fn launch(
     let main_env = profile.main_env_in(home);
     if !main_env.is_empty() {
         // env(1) sets them for the main process alone: the sandbox's recorded
-        // environment is also what `exec` and `connect` shells get.
+        // environment is also what `exec` and `connect` shells get. It would read a
+        // program path holding `=` as one more assignment.
+        if binary.path.as_os_str().as_encoded_bytes().contains(&b'=') {
+            return Err(invalid(format!(
+                "the {} program's path {} contains '='; move or link it to a path without one (--agent-bin)",
+                profile.name,
+                binary.path.display()
+            )));
+        }
         command.push(ENV_PROGRAM.to_owned());
         command.extend(main_env.iter().map(|(k, v)| format!("{k}={v}")));
     }
