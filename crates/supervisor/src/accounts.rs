@@ -2,7 +2,8 @@
 //! are named `sandbox` (home `/sandbox`), as in OpenShell's image, and the host's
 //! account list (user names, who shares which group) stays out of the sandbox. Only
 //! `root` and `nobody` are kept besides, which is what ids outside the user namespace's
-//! map show as. Mounted read-only over the host's files when the policy shows `/etc`.
+//! map show as. Mounted read-only over the host's files when the policy shows `/etc`
+//! and they are plain files.
 
 use std::path::Path;
 
@@ -27,7 +28,11 @@ impl AccountFiles {
         let (passwd, group) = contents(spec.identity.uid, spec.identity.gid);
         for (path, content) in [("/etc/passwd", passwd), ("/etc/group", group)] {
             let target = Path::new(path);
-            if !crate::trust::covered(spec, target) || !target.exists() {
+            // A symlinked file (NixOS's /etc/static) may lead out of what the
+            // sandbox shows, where nothing can be mounted: left as it is.
+            let plain_file =
+                std::fs::symlink_metadata(target).is_ok_and(|meta| meta.file_type().is_file());
+            if !crate::trust::covered(spec, target) || !plain_file {
                 continue;
             }
             let file = ScratchFile::create(name, &path[5..], &content)?;
