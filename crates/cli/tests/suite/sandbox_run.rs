@@ -371,7 +371,10 @@ fn supervisor_caps(mode: Mode) -> (u64, u64) {
         std::thread::sleep(std::time::Duration::from_millis(10));
         caps = read();
     }
-    let _ = child.kill();
+    // SIGTERM, not SIGKILL: cordon then ends the sandbox and removes its files.
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let _ = child.wait();
     caps
 }
