@@ -82,6 +82,7 @@ fn kill_9_of_a_supervisor_leaves_no_process_and_start_recovers() {
             .stdout
             == "alive\nalive\n"));
         fleet.run(["stop", "victim", "--timeout", "0"]).ok();
+        remove_temp_files_of("victim");
         assert_eq!(fleet.list()[0]["state"], "stopped");
     }
 }
@@ -89,7 +90,16 @@ fn kill_9_of_a_supervisor_leaves_no_process_and_start_recovers() {
 #[test]
 fn kill_9_of_cordon_run_leaves_no_process() {
     for mode in MODES {
-        let args = ["run", "--", "/bin/sh", "-c", "sleep 600 & sleep 600"].map(Into::into);
+        let args = [
+            "run",
+            "--name",
+            "killed-run",
+            "--",
+            "/bin/sh",
+            "-c",
+            "sleep 600 & sleep 600",
+        ]
+        .map(Into::into);
         let mut run = spawn_cordon(mode, &args);
         // setpriv execs cordon, so the child's pid is cordon's.
         let supervisor = u64::from(run.id());
@@ -113,6 +123,20 @@ fn kill_9_of_cordon_run_leaves_no_process() {
             "{mode:?}: left: {:?}",
             processes_in_namespace_of(&ns)
         );
+        // A killed supervisor cannot remove its temporary files: the test does.
+        remove_temp_files_of("killed-run");
+    }
+}
+
+/// Removes what a SIGKILLed supervisor of sandbox `name` left in the temp directory
+/// (its fresh workdir and generated mount sources, `cordon-NAME-*`).
+fn remove_temp_files_of(name: &str) {
+    let prefix = format!("cordon-{name}-");
+    for entry in std::fs::read_dir(std::env::temp_dir()).unwrap().flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let path = entry.path();
+            let _ = std::fs::remove_file(&path).or_else(|_| std::fs::remove_dir_all(&path));
+        }
     }
 }
 
