@@ -1,7 +1,8 @@
 //! Dropping every capability of the agent: bounding, ambient, effective, permitted and
 //! inheritable sets, then reading them back. The init process keeps its capabilities inside
 //! the user namespace (it needs them for nothing after setup, but never execs), the agent
-//! keeps none; any set left non-empty fails the start (fail closed).
+//! keeps none; any set left non-empty fails the start (fail closed). The same routine
+//! narrows a supervisor started as root to the short list it still needs.
 
 use crate::sys;
 
@@ -38,27 +39,18 @@ fn narrow(mask: u64) -> Result<u32, String> {
     let kept = |cap: u32| mask & (1u64 << cap) != 0;
     let mut known = 0;
     for cap in 0..MAX_CAPABILITIES {
-        // Dropping needs CAP_SETPCAP even for a capability already gone, and a
-        // narrowed supervisor (re-exec'd for a restart) no longer has it: skip those.
         let bounded = match sys::bounding_has(cap) {
             Ok(bounded) => bounded,
             // EINVAL: past the kernel's last capability.
             Err(err) if err.raw_os_error() == Some(libc::EINVAL) => break,
             Err(err) => return Err(format!("read bounding set: {err}")),
         };
-        if kept(cap) || !bounded {
-            known = cap + 1;
-            continue;
-        }
-        match sys::bounding_drop(cap) {
-            Ok(()) => known = cap + 1,
-            // EINVAL: past the kernel's last capability.
-            Err(err) if err.raw_os_error() == Some(libc::EINVAL) => break,
-            Err(err) => {
-                return Err(format!(
-                    "drop capability {cap} from the bounding set: {err}"
-                ));
-            }
+        known = cap + 1;
+        // Dropping needs CAP_SETPCAP even for a capability already gone, and a
+        // narrowed supervisor (re-exec'd for a restart) no longer has it: skip those.
+        if bounded && !kept(cap) {
+            sys::bounding_drop(cap)
+                .map_err(|err| format!("drop capability {cap} from the bounding set: {err}"))?;
         }
     }
     sys::ambient_clear().map_err(|e| format!("clear ambient capabilities: {e}"))?;

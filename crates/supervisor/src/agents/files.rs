@@ -112,7 +112,7 @@ pub fn ensure_mount_points(
 }
 
 /// What [`write_at`] does with a regular file already at the path.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum Existing {
     Replace,
     KeepIfNotEmpty,

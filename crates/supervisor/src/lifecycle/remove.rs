@@ -54,13 +54,21 @@ fn stop_dir(dir: &SandboxDir, timeout: Duration) -> Result<bool, SupervisorError
     };
     // The supervisor may be exiting already; the lock below is the answer that counts.
     let _ = block_on(client.request(Method::POST, api::STOP, Some(&request)));
-    let deadline = Instant::now() + timeout + STOP_GRACE;
+    if !exits_within(dir, timeout + STOP_GRACE)? {
+        return Err(SupervisorError::StartFailed {
+            kind: crate::error::FailureKind::Cordon,
+            message: format!("sandbox {:?} did not stop", dir.name()),
+        });
+    }
+    Ok(true)
+}
+
+/// Whether the supervisor's lock is free within `wait` (looked at every [`STOP_POLL`]).
+fn exits_within(dir: &SandboxDir, wait: Duration) -> Result<bool, SupervisorError> {
+    let deadline = Instant::now() + wait;
     while dir.supervisor_alive()? {
         if Instant::now() > deadline {
-            return Err(SupervisorError::StartFailed {
-                kind: crate::error::FailureKind::Cordon,
-                message: format!("sandbox {:?} did not stop", dir.name()),
-            });
+            return Ok(false);
         }
         std::thread::sleep(STOP_POLL);
     }
@@ -118,14 +126,7 @@ fn finishing(dir: &SandboxDir) -> Result<bool, SupervisorError> {
         }
         std::thread::sleep(STOP_POLL);
     }
-    let deadline = Instant::now() + FINISH_GRACE;
-    while dir.supervisor_alive()? {
-        if Instant::now() > deadline {
-            return Ok(false);
-        }
-        std::thread::sleep(STOP_POLL);
-    }
-    Ok(true)
+    exits_within(dir, FINISH_GRACE)
 }
 
 /// Whether `pid` is a live process (not gone, not a zombie).
